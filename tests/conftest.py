@@ -1,0 +1,97 @@
+"""Shared data fixtures: small IDX datasets written to tmp dirs, a local HTTP mirror."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from softmax_lab.datasets import IDX_FILES
+from softmax_lab.idx import write_idx
+
+IdxSetWriter = Callable[..., dict[str, NDArray[np.uint8]]]
+
+
+@pytest.fixture
+def write_idx_set() -> IdxSetWriter:
+    """Factory: write the four MNIST-named IDX files of a small random dataset into a directory.
+
+    ``write_idx_set(directory, n_train=200, n_test=50, compress=True, seed=0)`` returns the raw
+    arrays keyed by base file name (images (m, 28, 28) uint8, labels (m,) uint8 in 0..9).
+    """
+
+    def write(
+        directory: Path,
+        *,
+        n_train: int = 200,
+        n_test: int = 50,
+        compress: bool = True,
+        seed: int = 0,
+    ) -> dict[str, NDArray[np.uint8]]:
+        rng = np.random.default_rng(seed)
+        arrays = {}
+        for base, m in zip(IDX_FILES, (n_train, n_train, n_test, n_test), strict=True):
+            shape = (m, 28, 28) if "images" in base else (m,)
+            arrays[base] = rng.integers(0, 256 if len(shape) == 3 else 10, shape, dtype=np.uint8)
+        directory.mkdir(parents=True, exist_ok=True)
+        for base, array in arrays.items():
+            write_idx(directory / (base + ".gz" if compress else base), array)
+        return arrays
+
+    return write
+
+
+@dataclass
+class Mirror:
+    """A local HTTP server publishing the files in `root` at `url`; `requests` lists GET paths."""
+
+    root: Path
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def http_mirror(tmp_path: Path) -> Iterator[Mirror]:
+    """A real ThreadingHTTPServer on 127.0.0.1 (free port) serving ``tmp_path / "mirror"``."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+    )
+    # A short poll interval makes shutdown() quick (it waits for the next poll).
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}", requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on a local port that nothing listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/mnist/"
