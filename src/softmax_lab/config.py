@@ -8,6 +8,7 @@ exists, …) and reports every problem at once, each naming the key, the rule an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -140,7 +141,7 @@ def config_from_dict(d: dict[str, Any]) -> Config:
 
     Unknown keys raise ``ConfigError`` naming them; missing keys take their defaults.
     """
-    groups = {
+    groups: dict[str, type[Any]] = {
         "dataset": DatasetConfig,
         "model": ModelConfig,
         "optim": OptimConfig,
@@ -149,8 +150,7 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         if key in groups:
-            fields = groups[key].__dataclass_fields__
-            unknown = sorted(set(value) - set(fields))
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(groups[key])})
             if unknown:
                 raise ConfigError(f"unknown keys in {key}: {', '.join(unknown)}")
             kwargs[key] = groups[key](**value)

@@ -15,7 +15,7 @@ __all__ = ["evaluate", "mlp_epoch", "softmax_epoch"]
 
 def _softmax(H: NDArray[np.float32]) -> NDArray[np.float32]:
     Z = np.exp(H - H.max(axis=1, keepdims=True))
-    return Z / Z.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+    return Z / Z.sum(axis=1, keepdims=True)
 
 
 def softmax_epoch(
