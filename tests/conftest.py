@@ -95,3 +95,20 @@ def dead_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/mnist/"
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real-digit IDX dataset (800 train / 200 test from mnist_5k), written as IDX files.
+
+    Real digits, so short runs learn; tiny, so sweeps over it take seconds.
+    """
+    from softmax_lab.datasets import load_dataset
+
+    d = load_dataset("mnist_5k")
+    directory = tmp_path_factory.mktemp("digits")
+    to_images = lambda X: np.rint(X * 255).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
+    parts = (to_images(d.X_train[:800]), d.y_train[:800], to_images(d.X_test[:200]), d.y_test[:200])
+    for base, array in zip(IDX_FILES, parts, strict=True):
+        write_idx(directory / (base + ".gz"), array)
+    return directory

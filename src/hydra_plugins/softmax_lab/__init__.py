@@ -1,0 +1,25 @@
+"""Hydra finds plugins only under the ``hydra_plugins`` namespace: softmax-lab's live here.
+
+The implementations stay in ``softmax_lab.cli``; Hydra registers a plugin under the module that
+defines the class and accepts only ``hydra_plugins.*``, hence the empty subclasses here.
+"""
+
+from __future__ import annotations
+
+from hydra.core.config_store import ConfigStore
+
+from softmax_lab.cli import sweeper
+
+__all__ = ["SoftmaxLabSweeper"]
+
+
+class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
+    """``hydra/sweeper=softmax_lab``: see ``softmax_lab.cli.sweeper``."""
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper",
+    name="softmax_lab",
+    node=sweeper.SoftmaxLabSweeperConf,
+    provider="softmax_lab",
+)

@@ -1,0 +1,82 @@
+"""What the CLI prints: the per-epoch table of the reference, and progress bars on a TTY."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from softmax_lab.trainer import EpochMetrics
+
+__all__ = ["EpochTable", "SweepProgress"]
+
+HEADER = "| epoch | train loss | train err | test loss | test err | seconds |"
+RULE = "|-------|------------|-----------|-----------|----------|---------|"
+
+
+def _is_tty(stream: TextIO) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class EpochTable:
+    """Prints one row per epoch as the reference does; on a TTY also a progress bar of epochs."""
+
+    def __init__(self, epochs: int, *, title: str = "", stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._bar: Any = None
+        if _is_tty(self.stream):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=epochs, desc=title or "epochs", unit="epoch", leave=False)
+        elif title:
+            print(title, file=self.stream)
+        self._write(HEADER)
+        self._write(RULE)
+
+    def _write(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def __call__(self, m: EpochMetrics) -> None:
+        self._write(
+            f"| {m.epoch:5d} | {m.train_loss:10.5f} | {m.train_error:9.5f} | "
+            f"{m.test_loss:9.5f} | {m.test_error:8.5f} | {m.seconds:7.3f} |"
+        )
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class SweepProgress:
+    """A bar over a sweep's jobs on a TTY; plain ``[job i/n]`` lines otherwise."""
+
+    def __init__(self, total: int, *, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.total = total
+        self.done = 0
+        self._bar: Any = None
+        if _is_tty(self.stream) and total > 1:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="sweep", unit="job", position=0)
+
+    def start(self, label: str) -> None:
+        line = f"[job {self.done + 1}/{self.total}] {label}"
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def finish(self, status: str) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(status)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

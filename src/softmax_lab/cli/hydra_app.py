@@ -1,0 +1,92 @@
+"""``softmax-lab train``: Hydra composes the config, the task function runs one job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from softmax_lab.cli import state
+from softmax_lab.cli.console import EpochTable
+from softmax_lab.cli.convert import to_config
+from softmax_lab.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from softmax_lab.job import JobOutcome
+
+__all__ = ["CONF_DIR", "run_train"]
+
+# src/softmax_lab/cli/hydra_app.py → the checkout's conf/ (the package is installed editable)
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+INTERNAL_OVERRIDES = ("tracking.parent_run_id=", "tracking.sweep_id=")
+
+
+def register_configs() -> None:
+    """The schema of the primary config (our sweeper registers in ``hydra_plugins``)."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def user_overrides(overrides: list[str]) -> list[str]:
+    """The command-line overrides without those the sweeper adds for bookkeeping."""
+    return [o for o in overrides if not o.startswith(INTERNAL_OVERRIDES)]
+
+
+def task(cfg: DictConfig) -> JobOutcome:
+    """Hydra's task function: one job, reported on the terminal and tracked in MLflow."""
+    from softmax_lab.job import JobContext, run_job, run_name  # MLflow loads only when a job runs
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    overrides = user_overrides(list(hc.overrides.task))
+    config = to_config(cfg)
+    sweep = state.current[0] if state.current else None
+    label = run_name(config, overrides)
+    if sweep is not None and sweep.progress is not None:
+        sweep.progress.start(label)
+    table = EpochTable(config.optim.epochs, title="" if sweep else f"run: {label}")
+    ctx = JobContext(
+        output_dir=Path(hc.runtime.output_dir),
+        job_num=hc.job.num if multirun else None,
+        overrides=overrides,
+        on_epoch=table,
+    )
+    try:
+        outcome = run_job(config, ctx)
+    finally:
+        table.close()
+    print(
+        f"run {outcome.run_id}: {outcome.status}"
+        + (f" ({outcome.reason})" if outcome.reason else "")
+    )
+    if sweep is not None:
+        if sweep.progress is not None:
+            sweep.progress.finish(outcome.status)
+    elif outcome.status != "FINISHED":
+        state.last_exit_code[0] = 1
+    return outcome
+
+
+def run_train(argv: list[str]) -> int:
+    """Run ``softmax-lab train ARGV`` through Hydra; the exit code says if any job failed."""
+    if not (CONF_DIR / "config.yaml").is_file():
+        print(
+            f"softmax-lab: config directory {CONF_DIR} not found; install from a checkout with "
+            "`pip install -e .`",
+            file=sys.stderr,
+        )
+        return 2
+    register_configs()
+    state.last_exit_code[0] = 0
+    sys.argv = ["softmax-lab", *argv]
+    try:
+        hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)()
+    except ConfigError as e:
+        print(f"softmax-lab: {e}", file=sys.stderr)
+        return 2
+    return state.last_exit_code[0]

@@ -1,0 +1,22 @@
+"""What the sweeper (main process) shares with the jobs it runs in the same process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from softmax_lab.cli.console import SweepProgress
+
+__all__ = ["SweepState", "current"]
+
+
+@dataclass
+class SweepState:
+    """The sweep under way in this process, if any."""
+
+    sweep_id: str
+    total: int
+    progress: SweepProgress | None = None
+
+
+current: list[SweepState] = []  # at most one: the sweep this process is running
+last_exit_code: list[int] = [0]  # set by a sweep or a single run, read by the CLI
