@@ -195,3 +195,31 @@ def test_help_answers_without_loading_hydra_or_mlflow() -> None:
 def test_unknown_subcommand_is_an_argument_error(tmp_path: Path) -> None:
     proc = cli("trian", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "invalid choice: 'trian'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_sweep_over_model_runs_both_classes_and_compare_shows_them(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    cli(
+        "train",
+        "-m",
+        *_common(tmp_path, digits_dir),
+        "model=softmax,mlp",
+        "model.hidden_dim=32",
+        "optim.epochs=2",
+        cwd=tmp_path,
+    )
+    uri = _uri(tmp_path)
+    jobs = tracking.runs_frame(uri, "t").set_index("params.model.name")
+    assert set(jobs.index) == {"softmax", "mlp"} and set(jobs["status"]) == {"FINISHED"}
+    mlp = jobs.loc["mlp", "run_id"]
+    W1 = np.load(tracking.download_artifact(uri, mlp, "params/W1.npy", tmp_path / "w"))
+    W2 = np.load(tracking.download_artifact(uri, mlp, "params/W2.npy", tmp_path / "w"))
+    assert W1.shape == (784, 32) and W2.shape == (32, 10)
+    assert tracking.download_artifact(uri, mlp, "plots/W1.png", tmp_path / "p").stat().st_size
+    table = cli(
+        "compare", "--tracking-uri", uri, "--experiment", "t", "--format", "csv", cwd=tmp_path
+    ).stdout
+    rows = list(csv.DictReader(io.StringIO(table)))
+    assert sorted(r["model.name"] for r in rows) == ["mlp", "softmax"]
