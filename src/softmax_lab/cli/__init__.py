@@ -22,6 +22,9 @@ examples:
   softmax-lab train -m +experiment=demo               the offline demo sweep
   softmax-lab train --help                            Hydra's help: config groups and keys
   softmax-lab compare --experiment demo --format markdown
+  softmax-lab compare --where "optim.lr>0.1" --top 5 --plot
+  softmax-lab compare --diff RUN_A RUN_B
+  softmax-lab rerun RUN_ID                            verify a run reproduces exactly
   softmax-lab ui
 """
 
@@ -43,10 +46,42 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="print runs side by side, best first")
     c.add_argument("--experiment", help="experiment name (default: the one run most recently)")
     c.add_argument("--sweep", help="only the jobs of this sweep id")
+    c.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help='keep runs matching e.g. "optim.lr>0.1", "model.name=mlp", "test/error<0.1" '
+        "(repeatable; all must hold)",
+    )
+    c.add_argument("--filter", metavar="MLFLOW_FILTER", help="an MLflow search filter string")
     c.add_argument("--format", choices=("table", "csv", "markdown"), default="table")
     c.add_argument("--sort", default="test/error", help="metric to sort by, ascending")
     c.add_argument("--top", type=int, help="show only the best N runs")
+    c.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="params that differ, metrics side by side",
+    )
+    c.add_argument(
+        "--plot",
+        nargs="?",
+        const="outputs/compare",
+        metavar="DIR",
+        help="also write the sweep pictures and CSV to DIR (default outputs/compare)",
+    )
     c.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
+    r = sub.add_parser("rerun", help="rerun a logged run and check it reproduces exactly")
+    r.add_argument("run_id", metavar="RUN_ID")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="rerun with a change (repeatable); reports differences, no verdict",
+    )
+    r.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
     u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)
     u.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
@@ -73,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softmax_lab.cli.compare import run_compare
 
         return run_compare(args)
+    if args.command == "rerun":
+        from softmax_lab.cli.rerun import run_rerun
+
+        return run_rerun(args)
     if args.command == "ui":
         from softmax_lab.cli.ui import run_ui
 

@@ -89,4 +89,7 @@ def run_train(argv: list[str]) -> int:
     except ConfigError as e:
         print(f"softmax-lab: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("softmax-lab: interrupted; the open runs were closed as KILLED", file=sys.stderr)
+        return 130
     return state.last_exit_code[0]
