@@ -1,0 +1,147 @@
+"""Fused training: several softmax-regression jobs that differ only in step size and epochs,
+trained side by side as one stacked parameter block.
+
+Jobs sharing data, batch size, shuffling and seed see the same batches in the same order, so K
+distinct step sizes can be trained as θ ∈ R^{n×(K·k)}: each minibatch costs one wide GEMM
+instead of K skinny ones (wide GEMMs run several times more efficiently than n×10 ones).
+Jobs with the same step size follow the same trajectory, so they share one column block and
+each takes its own epochs' prefix of the history. A block whose jobs are all done leaves the
+stack; a block that diverges fails its jobs alone and leaves the stack too.
+
+Results equal separate runs to float32 rounding (different GEMM widths sum in different
+orders) and are bitwise repeatable for the same ``FusedPlan``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from softmax_lab.model import SoftmaxRegression
+from softmax_lab.optim import batch_order, sgd_epoch
+from softmax_lab.trainer import DivergenceError, EpochMetrics, evaluate_groups
+
+__all__ = ["FusedJobResult", "FusedPlan", "plan_fused", "train_fused"]
+
+
+@dataclass(frozen=True)
+class FusedPlan:
+    """Which column block each job uses: ``lrs[column[j]]`` is job j's step size.
+
+    ``epochs[c]`` is how long block c trains: the most epochs any of its jobs asked for.
+    """
+
+    lrs: tuple[float, ...]
+    epochs: tuple[int, ...]
+    column: tuple[int, ...]  # per job
+    job_epochs: tuple[int, ...]  # per job
+
+    def describe(self, j: int) -> str:
+        """A compact, exact record of the plan and job j's place in it (a run tag)."""
+        return (
+            f"column={self.column[j]} lrs={','.join(repr(v) for v in self.lrs)} "
+            f"epochs={','.join(map(str, self.epochs))}"
+        )
+
+
+@dataclass
+class FusedJobResult:
+    """One job's share: its history up to its own epochs, its θ, or the divergence."""
+
+    history: list[EpochMetrics] = field(default_factory=list)
+    theta: NDArray[np.float32] | None = None
+    error: DivergenceError | None = None
+
+
+def plan_fused(lrs: Sequence[float], epochs: Sequence[int]) -> FusedPlan:
+    """Group jobs by step size (same α ⇒ same trajectory): one column block per distinct α."""
+    if len(lrs) != len(epochs) or not lrs:
+        raise ValueError(
+            f"need one epochs per lr and at least one job, got {len(lrs)}/{len(epochs)}"
+        )
+    distinct = sorted(set(float(v) for v in lrs))
+    column = tuple(distinct.index(float(v)) for v in lrs)
+    block_epochs = [0] * len(distinct)
+    for c, e in zip(column, epochs, strict=True):
+        block_epochs[c] = max(block_epochs[c], int(e))
+    return FusedPlan(tuple(distinct), tuple(block_epochs), column, tuple(int(e) for e in epochs))
+
+
+def train_fused(
+    X_train: NDArray[np.float32],
+    y_train: NDArray[np.integer],
+    X_test: NDArray[np.float32],
+    y_test: NDArray[np.integer],
+    plan: FusedPlan,
+    *,
+    batch_size: int,
+    n_classes: int,
+    shuffle: bool = False,
+    rng: np.random.Generator | None = None,
+    on_epoch: Callable[[int, EpochMetrics], None] | None = None,
+) -> list[FusedJobResult]:
+    """Train every job of ``plan`` at once; return one ``FusedJobResult`` per job.
+
+    ``on_epoch(j, metrics)`` is called for job j after each of its epochs (so tracking can
+    write as it goes). ``epoch_seconds`` of a fused epoch is its wall time divided by the
+    number of blocks trained in it: each job's share of the shared work.
+    """
+    k, n = n_classes, X_train.shape[1]
+    results = [FusedJobResult() for _ in plan.column]
+    jobs_of = [[j for j, c in enumerate(plan.column) if c == b] for b in range(len(plan.lrs))]
+    active = list(range(len(plan.lrs)))  # blocks still training, in stack order
+    model = SoftmaxRegression(n, k * len(active))
+    for epoch in range(1, max(plan.epochs) + 1):
+        t0 = time.perf_counter()
+        # one pass of SGD over the stacked blocks, each with its own step size
+        lrs = np.array([plan.lrs[b] for b in active], dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            order = batch_order(X_train.shape[0], shuffle=shuffle, rng=rng)
+            sgd_epoch(model, X_train, y_train, lr=lrs, batch_size=batch_size, order=order)
+            train_loss, train_err = evaluate_groups(model, X_train, y_train, groups=len(active))
+            test_loss, test_err = evaluate_groups(model, X_test, y_test, groups=len(active))
+        seconds = (time.perf_counter() - t0) / len(active)
+        theta = model.params["theta"].reshape(n, len(active), k)  # (n, blocks, k) view
+        keep = []
+        for i, b in enumerate(active):
+            finite = bool(np.isfinite(theta[:, i]).all()) and all(
+                math.isfinite(v) for v in (train_loss[i], test_loss[i])
+            )
+            for j in jobs_of[b]:
+                if epoch > plan.job_epochs[j]:
+                    continue
+                r = results[j]
+                if not finite:  # this block diverged: its jobs fail, the others go on
+                    r.error = DivergenceError(
+                        epoch=epoch, lr=plan.lrs[b], loss=float(train_loss[i]), history=r.history
+                    )
+                    continue
+                m = EpochMetrics(
+                    epoch,
+                    float(train_loss[i]),
+                    float(train_err[i]),
+                    float(test_loss[i]),
+                    float(test_err[i]),
+                    seconds,
+                )
+                r.history.append(m)
+                if epoch == plan.job_epochs[j]:
+                    r.theta = theta[:, i].copy()  # (n, k): the job's own final θ
+                if on_epoch is not None:
+                    on_epoch(j, m)
+            if finite and epoch < plan.epochs[b]:
+                keep.append(i)
+        if len(keep) < len(active):
+            # blocks that are done or diverged leave the stack: later GEMMs are narrower
+            active = [active[i] for i in keep]
+            if not active:
+                break
+            narrower = SoftmaxRegression(n, k * len(active))
+            narrower.params["theta"][:] = theta[:, keep].reshape(n, -1)
+            model = narrower
+    return results
