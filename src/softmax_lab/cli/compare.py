@@ -1,28 +1,79 @@
-"""``softmax-lab compare``: runs side by side, best first."""
+"""``softmax-lab compare``: runs side by side, best first; filters, two-run diffs, sweep pictures.
+
+Exit codes: 0 done; 1 nothing to compare (no runs yet, nothing to draw) or the pictures could
+not be written; 2 a usage error (a bad ``--where``, ``--filter``, ``--sort``, ``--top`` or
+``--diff`` run id, an unknown experiment).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["run_compare"]
 
+DEFAULT_SORT = "test/error"
+
+
+def _error(message: str, code: int = 2) -> int:
+    print(f"softmax-lab compare: {message}", file=sys.stderr)
+    return code
+
 
 def run_compare(args: argparse.Namespace) -> int:
+    # checks that need no store come first
+    if args.top is not None and args.top < 1:
+        return _error(f"--top must be >= 1, got {args.top}")
+    if args.diff and (args.where or args.top is not None or args.plot or args.sort != DEFAULT_SORT):
+        return _error("--diff compares two runs: it takes no --where, --sort, --top or --plot")
+
     from softmax_lab import report, tracking
 
     uri = tracking.resolve_uri(args.tracking_uri)
     experiment = args.experiment or tracking.latest_experiment(uri)
     if experiment is None:
-        print(
-            f"softmax-lab compare: no runs in {uri} yet; run `softmax-lab train` first",
-            file=sys.stderr,
-        )
-        return 1
-    df = tracking.runs_frame(uri, experiment, sweep_id=args.sweep)
-    table = report.compare_table(df, sort=args.sort, top=args.top)
+        return _error(f"no runs in {uri} yet; run `softmax-lab train` first", 1)
+    try:
+        df = tracking.runs_frame(uri, experiment, sweep_id=args.sweep, filter_string=args.filter)
+    except tracking.TrackingError as err:  # no store, unknown experiment, bad --filter
+        return _error(str(err))
+
+    if args.diff:
+        try:
+            a, b = (report.select_run(df, run) for run in args.diff)
+        except ValueError as err:
+            return _error(f"--diff: {err}")
+        print(report.format_diff(report.diff_runs(a, b), args.format))
+        return 0
+
+    try:
+        shown = report.filter_runs(df, args.where)
+        table = report.compare_table(shown, sort=args.sort, top=args.top)
+    except ValueError as err:
+        return _error(str(err))
     if args.format == "table":
-        scope = f"sweep {args.sweep}" if args.sweep else "all sweeps"
-        print(f"experiment {experiment!r}, {scope}: {len(df)} runs, best first by {args.sort}")
+        scope = [f"sweep {args.sweep}" if args.sweep else "all sweeps"]
+        scope += [f"--filter {args.filter!r}"] if args.filter else []
+        scope += [f"--where {w!r}" for w in args.where]
+        count = f"{len(shown)} of {len(df)}" if args.where else f"{len(df)}"
+        print(
+            f"experiment {experiment!r}, {', '.join(scope)}: {count} runs, "
+            f"best first by {args.sort}"
+        )
     print(report.format_table(table, args.format))
+
+    if args.plot is not None:
+        from softmax_lab.sweep_report import write_sweep_report  # matplotlib only when asked
+
+        runs = report.ranked_runs(shown, sort=args.sort, top=args.top)
+        if len(runs) == 0:
+            return _error(f"--plot {args.plot}: no runs to draw", 1)
+        try:
+            paths = write_sweep_report(uri, runs, Path(args.plot), table=table)
+        except (OSError, ValueError) as err:
+            return _error(f"--plot {args.plot}: could not write the pictures: {err}", 1)
+        # the CSV on stdout stays parseable: with --format csv the paths go to stderr
+        out = sys.stderr if args.format == "csv" else sys.stdout
+        print(f"wrote {len(paths)} files:", *paths, sep="\n  ", file=out)
     return 0
