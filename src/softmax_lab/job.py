@@ -8,6 +8,7 @@ survives one bad job. Ctrl-C / SIGTERM close the run as KILLED and propagate.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,10 +21,20 @@ import yaml
 from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
 from softmax_lab.datasets import Dataset, load_dataset
-from softmax_lab.model import build_model
+from softmax_lab.model import Hypothesis, build_model
 from softmax_lab.trainer import DivergenceError, EpochMetrics, TrainResult, seeded_rngs, train
 
-__all__ = ["JobContext", "JobOutcome", "load_job_data", "run_job", "run_name"]
+__all__ = [
+    "JobContext",
+    "JobOutcome",
+    "OpenJob",
+    "array_sha256",
+    "close_job",
+    "load_job_data",
+    "open_job",
+    "run_job",
+    "run_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +52,7 @@ class JobContext:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How a job ended: ``status`` is FINISHED, FAILED or SKIPPED (resume)."""
+    """How a job ended: ``status`` is FINISHED, FAILED or KILLED."""
 
     status: str
     run_id: str | None
@@ -53,6 +64,15 @@ def load_job_data(cfg: Config) -> Dataset:
     """The dataset a config names (memoised per process by ``load_dataset``)."""
     d = cfg.dataset
     return load_dataset(d.name, path=d.path, cache_dir=d.cache_dir, split_seed=d.split_seed)
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """Hex SHA-256 of the array's bytes in C order (dtype and shape are not hashed).
+
+    Logged as the tag ``sl.sha256.<name>`` beside ``params/<name>.npy``, so ``rerun`` compares
+    parameters bit for bit without trusting printed floats.
+    """
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 def _predict(model: Any, X: np.ndarray) -> np.ndarray:
@@ -70,11 +90,12 @@ def _log_outputs(
     result: TrainResult,
     out_dir: Path,
 ) -> None:
-    """θ (or W1, W2) as .npy, and the pictures."""
+    """θ (or W1, W2) as .npy with their SHA-256 as ``sl.sha256.<name>`` tags, and the pictures."""
     from softmax_lab import plots  # matplotlib only when a run has finished
 
     for name, array in result.params.items():
         rec.log_array(name, array)
+    rec.set_tags({f"sl.sha256.{name}": array_sha256(a) for name, a in result.params.items()})
     plot_dir = out_dir / "plots"
     plot_dir.mkdir(parents=True, exist_ok=True)
     history = [m.as_dict() for m in result.history]
@@ -103,15 +124,51 @@ def run_name(cfg: Config, overrides: Sequence[str]) -> str:
     return " ".join(what) or f"{cfg.model.name} lr={cfg.optim.lr} B={cfg.optim.batch_size}"
 
 
-def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
-    """Train one configuration and record it as one MLflow run.
+@dataclass
+class OpenJob:
+    """A job whose MLflow run is open and whose data is loaded, waiting for its training.
+
+    ``run_job`` trains it alone; the fused launcher trains several side by side. Either way
+    each epoch goes through ``log_epoch`` and the job ends with ``close_job``.
+    """
+
+    cfg: Config
+    ctx: JobContext
+    rec: tracking.RunRecorder
+    data: Dataset | None = None
+    history: list[EpochMetrics] = field(default_factory=list)
+    outcome: JobOutcome | None = None  # set once the job has ended
+
+    def log_epoch(self, m: EpochMetrics) -> None:
+        """Record one epoch: one batch write per epoch, so what was trained is on disk."""
+        self.history.append(m)
+        self.rec.log_epoch(m)
+        if self.ctx.on_epoch is not None:
+            self.ctx.on_epoch(m)
+
+    def kill(self) -> None:
+        """Close the run as KILLED (Ctrl-C, SIGTERM): never left RUNNING."""
+        if self.outcome is None:
+            self.rec.finish("KILLED", reason="interrupted")
+            self.outcome = JobOutcome("KILLED", self.rec.run_id, "interrupted", self.history)
+
+
+def _fail(job: OpenJob, reason: str) -> JobOutcome:
+    job.rec.finish("FAILED", reason=reason)
+    job.outcome = JobOutcome("FAILED", job.rec.run_id, reason, job.history)
+    return job.outcome
+
+
+def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
+    """Validate, open the job's MLflow run, log its config and load its data.
+
+    A failure after the run exists (e.g. the data cannot be loaded) is recorded: the returned
+    job then already has its FAILED ``outcome``.
 
     Raises
     ------
     ConfigError
         Before anything is created, when the config breaks a rule.
-    KeyboardInterrupt
-        After closing the run as KILLED.
     """
     validate(cfg)
     uri = tracking.resolve_uri(cfg.tracking.uri)
@@ -126,28 +183,79 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
         tags["sl.sweep_id"] = cfg.tracking.sweep_id
     if ctx.job_num is not None:
         tags["sl.hydra_job_num"] = str(ctx.job_num)
-    name = run_name(cfg, ctx.overrides)
     rec = tracking.RunRecorder.start(
         uri,
         experiment_id,
-        run_name=name[:250],
+        run_name=run_name(cfg, ctx.overrides)[:250],
         params=flatten(cfg),
         tags=tags,
         parent_run_id=cfg.tracking.parent_run_id,
     )
-    history: list[EpochMetrics] = []
+    job = OpenJob(cfg, ctx, rec)
     try:
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         rec.log_text("config.yaml", yaml.safe_dump(asdict(cfg), sort_keys=False))
         rec.log_text("overrides.yaml", yaml.safe_dump(list(ctx.overrides)))
         # data, then the fingerprint and config hash that rerun and resume rely on
-        data = load_job_data(cfg)
+        job.data = load_job_data(cfg)
         rec.set_tags(
             {
-                "sl.dataset_fingerprint": data.fingerprint,
-                "sl.config_hash": config_hash(cfg, data.fingerprint),
+                "sl.dataset_fingerprint": job.data.fingerprint,
+                "sl.config_hash": config_hash(cfg, job.data.fingerprint),
             }
         )
+    except (KeyboardInterrupt, SystemExit):
+        job.kill()
+        raise
+    except Exception as e:  # recorded on the run; the sweep goes on
+        log.exception("job failed before training")
+        _fail(job, f"{type(e).__name__}: {e}")
+    return job
+
+
+def close_job(
+    job: OpenJob,
+    *,
+    model: Hypothesis | None = None,
+    result: TrainResult | None = None,
+    error: BaseException | None = None,
+) -> JobOutcome:
+    """Log the trained parameters and pictures and end the run; or record why it failed."""
+    if job.outcome is not None:
+        return job.outcome
+    if error is not None or model is None or result is None or job.data is None:
+        reason = (
+            str(error) if isinstance(error, DivergenceError) else f"{type(error).__name__}: {error}"
+        )
+        return _fail(job, reason)
+    try:
+        _log_outputs(job.rec, job.cfg, job.data, model, result, job.ctx.output_dir)
+    except (KeyboardInterrupt, SystemExit):
+        job.kill()
+        raise
+    except Exception as e:
+        log.exception("logging the job's outputs failed")
+        return _fail(job, f"{type(e).__name__}: {e}")
+    job.rec.finish("FINISHED")
+    job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
+    return job.outcome
+
+
+def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
+    """Train one configuration and record it as one MLflow run.
+
+    Raises
+    ------
+    ConfigError
+        Before anything is created, when the config breaks a rule.
+    KeyboardInterrupt
+        After closing the run as KILLED.
+    """
+    job = open_job(cfg, ctx)
+    if job.outcome is not None or job.data is None:
+        return close_job(job)
+    data = job.data
+    try:
         init_rng, shuffle_rng = seeded_rngs(cfg.seed)
         model = build_model(
             cfg.model.name,
@@ -156,13 +264,6 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
             hidden_dim=cfg.model.hidden_dim,
             rng=init_rng,
         )
-
-        def on_epoch(m: EpochMetrics) -> None:
-            history.append(m)
-            rec.log_epoch(m)  # one batch per epoch: what was trained is on disk
-            if ctx.on_epoch is not None:
-                ctx.on_epoch(m)
-
         result = train(
             model,
             data.X_train,
@@ -174,19 +275,13 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
             epochs=cfg.optim.epochs,
             shuffle=cfg.optim.shuffle,
             rng=shuffle_rng,
-            on_epoch=on_epoch,
+            on_epoch=job.log_epoch,
         )
-        _log_outputs(rec, cfg, data, model, result, ctx.output_dir)
-    except DivergenceError as e:
-        rec.finish("FAILED", reason=str(e))
-        return JobOutcome("FAILED", rec.run_id, str(e), history)
     except (KeyboardInterrupt, SystemExit):
-        rec.finish("KILLED", reason="interrupted")
+        job.kill()
         raise
     except Exception as e:  # a bad job must not take the sweep down: record why, go on
-        reason = f"{type(e).__name__}: {e}"
-        log.exception("job failed")
-        rec.finish("FAILED", reason=reason)
-        return JobOutcome("FAILED", rec.run_id, reason, history)
-    rec.finish("FINISHED")
-    return JobOutcome("FINISHED", rec.run_id, None, history)
+        if not isinstance(e, DivergenceError):
+            log.exception("job failed")
+        return close_job(job, error=e)
+    return close_job(job, model=model, result=result)

@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -50,6 +51,7 @@ from softmax_lab.trainer import EpochMetrics
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "METRIC_KEYS",
+    "LoggedRun",
     "RunRecorder",
     "RunStatus",
     "TrackingError",
@@ -59,10 +61,14 @@ __all__ = [
     "find_runs_by_config_hash",
     "finish_run",
     "latest_experiment",
+    "log_files",
     "metric_history",
     "prepare_store",
+    "read_text_artifact",
     "resolve_uri",
+    "run_info",
     "runs_frame",
+    "set_run_tags",
     "start_sweep_run",
 ]
 
@@ -530,6 +536,35 @@ def finish_run(
     _terminate(MlflowClient(resolve_uri(uri)), run_id, status, reason)
 
 
+def log_files(
+    uri: str | None, run_id: str, paths: Iterable[str | Path], artifact_path: str | None = None
+) -> None:
+    """Log local files into the artifact folder ``artifact_path`` of any run, open or finished.
+
+    For runs no ``RunRecorder`` holds, e.g. a sweep's parent run getting the sweep's pictures
+    after its jobs ended. Every file is checked before the first is logged.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path is not an existing file.
+    TrackingError
+        If ``run_id`` is not in the store.
+    """
+    files = [Path(p) for p in paths]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"log_files: expected existing files, missing {missing}")
+    uri = resolve_uri(uri)
+    client = MlflowClient(uri)
+    try:
+        client.get_run(run_id)
+        for f in files:
+            client.log_artifact(run_id, str(f), artifact_path=artifact_path)
+    except MlflowException as err:
+        raise _run_error(uri, run_id, err) from err
+
+
 # --- the environment a run ran in -------------------------------------------------------------
 
 
@@ -767,6 +802,96 @@ def download_artifact(uri: str | None, run_id: str, path: str, dst_dir: str | Pa
         raise _run_error(uri, run_id, err) from err
 
 
+@dataclass(frozen=True)
+class LoggedRun:
+    """One run as read back: where it is, how it ended, its params and tags (strings)."""
+
+    uri: str  # the normalised tracking URI it was read from
+    run_id: str
+    run_name: str
+    experiment: str
+    status: str  # RUNNING, FINISHED, FAILED, KILLED, …
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
+def _find_by_prefix(client: MlflowClient, uri: str, run_id: str) -> Run:
+    """The one run of an active experiment whose id starts with ``run_id`` (e.g. 8 hex digits)."""
+    experiments = [str(e.experiment_id) for e in client.search_experiments()]
+    runs = (
+        client.search_runs(experiments, f"attributes.run_id LIKE '{run_id}%'", max_results=3)
+        if experiments and re.fullmatch(r"[0-9a-f]{4,31}", run_id)
+        else []
+    )
+    if not runs:
+        raise TrackingError(f"run {run_id!r} not found in {uri}")
+    if len(runs) > 1:
+        ids = ", ".join(r.info.run_id for r in runs)
+        raise TrackingError(f"run id prefix {run_id!r} is ambiguous in {uri}: matches {ids}, …")
+    return runs[0]
+
+
+def run_info(uri: str | None, run_id: str) -> LoggedRun:
+    """Read one run by its id, or by a unique prefix of it (``compare`` shows 8 characters).
+
+    Raises
+    ------
+    TrackingError
+        No store at a SQLite URI, no such run, or an ambiguous prefix.
+    """
+    uri, client = _reader(uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        run = _find_by_prefix(client, uri, run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    return LoggedRun(
+        uri=uri,
+        run_id=str(run.info.run_id),
+        run_name=str(run.info.run_name or ""),
+        experiment=str(experiment.name),
+        status=str(run.info.status),
+        params=dict(run.data.params),
+        tags=dict(run.data.tags),
+    )
+
+
+def read_text_artifact(uri: str | None, run_id: str, path: str) -> str:
+    """The text of the artifact file ``path`` of ``run_id`` (e.g. ``config.yaml``).
+
+    Raises
+    ------
+    TrackingError
+        Unknown run, or the run has no artifact ``path``.
+    """
+    uri, client = _reader(uri)
+    with tempfile.TemporaryDirectory(prefix="softmax-lab-") as tmp:
+        try:
+            local = client.download_artifacts(run_id, path, tmp)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            try:
+                client.get_run(run_id)  # an unknown run is the better message
+            except MlflowException as missing:
+                raise _run_error(uri, run_id, missing) from missing
+            raise TrackingError(f"run {run_id} has no artifact {path!r} in {uri}") from err
+        return Path(local).read_text(encoding="utf-8")
+
+
+def set_run_tags(uri: str | None, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Set (or overwrite) tags of any run by id, e.g. a verdict after the run finished."""
+    _, client = _reader(uri)
+    for chunk in _chunks([RunTag(k, str(v)) for k, v in tags.items()]):
+
+        def write(chunk: list[RunTag] = chunk) -> None:
+            client.log_batch(run_id, tags=chunk, synchronous=True)
+
+        _retry_locked(f"tag run {run_id}", write)
+
+
 def find_runs_by_config_hash(
     uri: str | None, experiment: str, config_hash: str
 ) -> list[tuple[str, str]]:
@@ -787,3 +912,31 @@ def find_runs_by_config_hash(
         return []
     runs = _search(client, str(found.experiment_id), _tag_filter("sl.config_hash", config_hash))
     return [(run.info.run_id, run.info.status) for run in runs]
+
+
+def find_sweep_run(uri: str | None, experiment: str, signature: str) -> tuple[str, str] | None:
+    """``(run_id, sweep_id)`` of the newest sweep parent tagged ``sl.sweep_signature``, if any.
+
+    Used by ``resume=true``: a resumed sweep carries on under the parent of the sweep it
+    resumes, so all its jobs stay together.
+    """
+    uri = _normalize_uri(uri)
+    parts = _sqlite_parts(uri)
+    if parts is not None and not parts[0].is_file():
+        return None
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None or found.lifecycle_stage != "active":
+        return None
+    filter_string = f"{_tag_filter('sl.sweep_signature', signature)} and tags.`sl.role` = 'sweep'"
+    runs = _search(client, str(found.experiment_id), filter_string)
+    if not runs:
+        return None
+    newest = max(runs, key=lambda r: r.info.start_time or 0)
+    return str(newest.info.run_id), str(newest.data.tags.get("sl.sweep_id", ""))
+
+
+def reopen_run(uri: str | None, run_id: str) -> None:
+    """Set a finished or killed run back to RUNNING (a resumed sweep's parent)."""
+    client = MlflowClient(resolve_uri(uri))
+    _retry_locked(f"reopen run {run_id}", lambda: client.update_run(run_id, status="RUNNING"))
