@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from softmax_lab.cli import sweeper
+from softmax_lab.cli import launcher, sweeper
 
-__all__ = ["SoftmaxLabSweeper"]
+__all__ = ["FusedLauncher", "SoftmaxLabSweeper"]
 
 
 class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
     """``hydra/sweeper=softmax_lab``: see ``softmax_lab.cli.sweeper``."""
+
+
+class FusedLauncher(launcher.FusedLauncher):
+    """``hydra/launcher=fused``: see ``softmax_lab.cli.launcher``."""
 
 
 ConfigStore.instance().store(
@@ -22,4 +26,7 @@ ConfigStore.instance().store(
     name="softmax_lab",
     node=sweeper.SoftmaxLabSweeperConf,
     provider="softmax_lab",
+)
+ConfigStore.instance().store(
+    group="hydra/launcher", name="fused", node=launcher.FusedLauncherConf, provider="softmax_lab"
 )

@@ -18,7 +18,7 @@ from softmax_lab.cli.convert import to_config
 from softmax_lab.config import Config, ConfigError
 
 if TYPE_CHECKING:
-    from softmax_lab.job import JobOutcome
+    from softmax_lab.job import JobContext, JobOutcome
 
 __all__ = ["CONF_DIR", "run_train"]
 
@@ -37,38 +37,51 @@ def user_overrides(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.startswith(INTERNAL_OVERRIDES)]
 
 
-def task(cfg: DictConfig) -> JobOutcome:
-    """Hydra's task function: one job, reported on the terminal and tracked in MLflow."""
-    from softmax_lab.job import JobContext, run_job, run_name  # MLflow loads only when a job runs
+def job_context(cfg: DictConfig, *, table: EpochTable | None) -> tuple[Config, JobContext]:
+    """The job's Config and its context (output dir, job number, overrides) from Hydra."""
+    from softmax_lab.job import JobContext  # MLflow loads only when a job runs
 
     hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    overrides = user_overrides(list(hc.overrides.task))
-    config = to_config(cfg)
-    sweep = state.current[0] if state.current else None
-    label = run_name(config, overrides)
-    if sweep is not None and sweep.progress is not None:
-        sweep.progress.start(label)
-    table = EpochTable(config.optim.epochs, title="" if sweep else f"run: {label}")
     ctx = JobContext(
         output_dir=Path(hc.runtime.output_dir),
-        job_num=hc.job.num if multirun else None,
-        overrides=overrides,
+        job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
+        overrides=user_overrides(list(hc.overrides.task)),
         on_epoch=table,
     )
-    try:
-        outcome = run_job(config, ctx)
-    finally:
-        table.close()
+    return to_config(cfg), ctx
+
+
+def report_outcome(outcome: JobOutcome) -> None:
+    """One line per finished job, and the sweep bar's tick."""
     print(
         f"run {outcome.run_id}: {outcome.status}"
         + (f" ({outcome.reason})" if outcome.reason else "")
     )
+    sweep = state.current[0] if state.current else None
     if sweep is not None:
         if sweep.progress is not None:
             sweep.progress.finish(outcome.status)
     elif outcome.status != "FINISHED":
         state.last_exit_code[0] = 1
+
+
+def task(cfg: DictConfig) -> JobOutcome:
+    """Hydra's task function: one job, reported on the terminal and tracked in MLflow."""
+    from softmax_lab.job import run_job, run_name
+
+    sweep = state.current[0] if state.current else None
+    overrides = user_overrides(list(HydraConfig.get().overrides.task))
+    label = run_name(to_config(cfg), overrides)
+    if sweep is not None and sweep.progress is not None:
+        sweep.progress.start(label)
+    epochs = int(cfg.optim.epochs)
+    table = EpochTable(epochs, title="" if sweep else f"run: {label}")
+    try:
+        config, ctx = job_context(cfg, table=table)
+        outcome = run_job(config, ctx)
+    finally:
+        table.close()
+    report_outcome(outcome)
     return outcome
 
 

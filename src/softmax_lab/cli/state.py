@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from softmax_lab.cli.console import SweepProgress
 
@@ -18,5 +19,7 @@ class SweepState:
     progress: SweepProgress | None = None
 
 
+# configs the sweeper composed, keyed by the job's overrides, for the launcher to reuse
+composed: dict[tuple[str, ...], Any] = {}
 current: list[SweepState] = []  # at most one: the sweep this process is running
 last_exit_code: list[int] = [0]  # set by a sweep or a single run, read by the CLI

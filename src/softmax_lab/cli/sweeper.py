@@ -9,6 +9,7 @@ job failed) and prints the sweep's comparison table and the command that opens t
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import uuid
 from collections.abc import Sequence
@@ -18,14 +19,34 @@ from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from softmax_lab.cli import state
 from softmax_lab.cli.console import SweepProgress
 from softmax_lab.cli.convert import to_config
-from softmax_lab.config import Config, ConfigError, validate
+from softmax_lab.config import Config, ConfigError, config_hash, validate
 
-__all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf"]
+__all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "sweep_signature"]
+
+
+def sweep_signature(arguments: Sequence[str]) -> str:
+    """What identifies "the same sweep command": its overrides, in any order, minus ``resume``."""
+    kept = sorted(a for a in arguments if not a.lstrip("+~").startswith("resume="))
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:16]
+
+
+def _already_finished(cfg: Config) -> bool:
+    """Whether a FINISHED run with this job's config hash exists (so ``resume`` skips it)."""
+    from softmax_lab import tracking
+    from softmax_lab.job import load_job_data
+
+    fingerprint = load_job_data(cfg).fingerprint  # loaded once per process, reused by the jobs
+    runs = tracking.find_runs_by_config_hash(
+        tracking.resolve_uri(cfg.tracking.uri),
+        cfg.tracking.experiment,
+        config_hash(cfg, fingerprint),
+    )
+    return any(status == "FINISHED" for _, status in runs)
 
 
 @dataclass
@@ -50,11 +71,14 @@ class SoftmaxLabSweeper(BasicSweeper):
         return [list(job) for batch in self.split_arguments(overrides, None) for job in batch]
 
     def _compose_and_validate(self, jobs: list[list[str]]) -> list[Config]:
+        """Compose each job once (kept in ``self._composed`` for the launcher), check all."""
         assert self.hydra_context is not None and self.config is not None
         loader = self.hydra_context.config_loader
         configs, problems = [], []
+        self._composed: list[DictConfig] = []
         for i, job in enumerate(jobs):
             composed: DictConfig = loader.load_sweep_config(self.config, job)
+            self._composed.append(composed)
             try:
                 configs.append(validate(to_config(composed)))
             except ConfigError as e:
@@ -75,6 +99,7 @@ class SoftmaxLabSweeper(BasicSweeper):
         assert self.config is not None and self.launcher is not None
         jobs = self._expand(arguments)
         configs = self._compose_and_validate(jobs)
+        resume = any(c.resume for c in configs)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -85,35 +110,72 @@ class SoftmaxLabSweeper(BasicSweeper):
         experiment_id = tracking.prepare_store(uri, first.experiment)
         for other in {(c.tracking.uri, c.tracking.experiment) for c in configs[1:]}:
             tracking.prepare_store(tracking.resolve_uri(other[0]), other[1])
-        sweep_id = uuid.uuid4().hex[:8]
-        parent = tracking.start_sweep_run(
-            uri,
-            experiment_id,
-            sweep_id=sweep_id,
-            run_name=f"sweep {sweep_id}: {' '.join(arguments)}"[:250],
-            tags={
-                "sl.overrides": " ".join(arguments),
-                "sl.jobs": str(len(jobs)),
-                **tracking.environment_tags(),
-            },
-        )
+        signature = sweep_signature(arguments)
+        todo = list(range(len(jobs)))
+        resumed = tracking.find_sweep_run(uri, first.experiment, signature) if resume else None
+        if resume:
+            todo = [i for i in todo if not _already_finished(configs[i])]
+        if resumed is not None:
+            parent, sweep_id = resumed
+            tracking.reopen_run(uri, parent)
+        else:
+            sweep_id = uuid.uuid4().hex[:8]
+            parent = tracking.start_sweep_run(
+                uri,
+                experiment_id,
+                sweep_id=sweep_id,
+                run_name=f"sweep {sweep_id}: {' '.join(arguments)}"[:250],
+                tags={
+                    "sl.overrides": " ".join(arguments),
+                    "sl.sweep_signature": signature,
+                    "sl.jobs": str(len(jobs)),
+                    **tracking.environment_tags(),
+                },
+            )
+        skipped = len(jobs) - len(todo)
         extra = [f"tracking.parent_run_id={parent}", f"tracking.sweep_id={sweep_id}"]
-        sweep = state.SweepState(sweep_id, len(jobs), SweepProgress(len(jobs)))
+        sweep = state.SweepState(sweep_id, len(todo), SweepProgress(len(todo)))
         state.current[:] = [sweep]
         print(f"sweep {sweep_id}: {len(jobs)} jobs, tracked in {uri} (parent run {parent})")
+        if resume:
+            print(
+                f"resume: {skipped} of {len(jobs)} jobs skipped (already FINISHED with the same "
+                f"config hash), {len(todo)} to run"
+                + (f", under the earlier sweep {sweep_id}" if resumed is not None else "")
+            )
         status = "KILLED"
+        results: Sequence[Any] = []
         try:
-            results = self.launcher.launch([job + extra for job in jobs], initial_job_idx=0)
-            failed = self._failures(results, jobs, sweep)
+            if todo:
+                run_jobs = [jobs[i] + extra for i in todo]
+                self._hand_over(todo, run_jobs, parent, sweep_id)
+                results = self.launcher.launch(run_jobs, initial_job_idx=0)
+            failed = self._failures(results, [jobs[i] for i in todo], sweep)
             status = "FAILED" if failed else "FINISHED"
         finally:
             if sweep.progress is not None:
                 sweep.progress.close()
             state.current.clear()
             tracking.finish_run(uri, parent, status)
-        self._summarise(uri, first.experiment, sweep_id, len(jobs), failed)
+        self._summarise(
+            uri, first.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
+        )
         state.last_exit_code[0] = 1 if failed else 0
         return [results]
+
+    def _hand_over(
+        self, todo: list[int], run_jobs: list[list[str]], parent: str, sweep: str
+    ) -> None:
+        """Give the launcher the configs composed for validation, so it need not compose again
+        (our fused launcher takes them; others compose as usual)."""
+        state.composed.clear()
+        for i, overrides in zip(todo, run_jobs, strict=True):
+            cfg = self._composed[i]
+            with read_write(cfg), open_dict(cfg):
+                cfg.tracking.parent_run_id = parent
+                cfg.tracking.sweep_id = sweep
+                cfg.hydra.overrides.task = list(overrides)
+            state.composed[tuple(overrides)] = cfg
 
     @staticmethod
     def _failures(
@@ -132,14 +194,41 @@ class SoftmaxLabSweeper(BasicSweeper):
         return failed
 
     @staticmethod
-    def _summarise(uri: str, experiment: str, sweep_id: str, n: int, failed: list[str]) -> None:
-        from softmax_lab import report, tracking
+    def _summarise(
+        uri: str,
+        experiment: str,
+        sweep_id: str,
+        n: int,
+        failed: list[str],
+        parent_run_id: str,
+        report_dir: Path,
+    ) -> None:
+        """Print the sweep's table; write its pictures to ``report_dir`` and the parent run."""
+        import logging
 
-        table = report.compare_table(tracking.runs_frame(uri, experiment, sweep_id=sweep_id))
+        from softmax_lab import report, tracking
+        from softmax_lab.sweep_report import write_sweep_report
+
+        runs = tracking.runs_frame(uri, experiment, sweep_id=sweep_id)
+        table = report.compare_table(runs)
         print(f"\nsweep {sweep_id}: {n - len(failed)} of {n} jobs finished, best first:")
         print(report.format_table(table, "table"))
         if failed:
             print(f"\n{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
+        try:
+            paths = write_sweep_report(uri, runs, report_dir, table=table)
+            tracking.log_files(uri, parent_run_id, paths, "sweep")
+        except Exception as err:  # the pictures are extra: the sweep's runs stand without them
+            logging.getLogger(__name__).warning(
+                "sweep %s: could not write or log the sweep pictures in %s: %s: %s",
+                sweep_id,
+                report_dir,
+                type(err).__name__,
+                err,
+            )
+        else:
+            names = ", ".join(p.name for p in paths)
+            print(f"\nsweep pictures: {report_dir}/ ({names}; on the parent run under sweep/)")
         print(
             f"\ncompare again: softmax-lab compare --experiment {experiment} --sweep {sweep_id}"
             f"\nopen the UI:   softmax-lab ui   (then open experiment '{experiment}')"

@@ -1,0 +1,124 @@
+"""Sweeps killed half-way close their runs as KILLED; ``resume=true`` finishes the rest once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from softmax_lab import tracking
+
+LRS = ("0.05", "0.1", "0.2", "0.4")
+
+
+def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "softmax_lab",
+        "train",
+        "-m",
+        "dataset=idx",
+        f"dataset.path={digits_dir}",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        "tracking.experiment=r",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        f"optim.lr={','.join(LRS)}",
+        "optim.epochs=150",
+        *extra,
+    ]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -> str:
+    """Wait until one job has FINISHED and the next is RUNNING; return the running run's id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        if _has_experiment(uri):
+            jobs = tracking.runs_frame(uri, "r")
+            running = jobs.loc[jobs["status"] == "RUNNING", "run_id"]
+            if (jobs["status"] == "FINISHED").sum() >= 1 and len(running) == 1:
+                return str(running.iloc[0])
+        time.sleep(0.1)
+    raise AssertionError("no job was running after a finished one in time")
+
+
+def _has_experiment(uri: str) -> bool:
+    try:
+        tracking.runs_frame(uri, "r")
+    except (ValueError, tracking.TrackingError):
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_killed_sweep_resumes_to_every_job_finished_once(
+    tmp_path: Path, digits_dir: Path, sig: signal.Signals
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = subprocess.Popen(
+        _sweep_args(tmp_path, digits_dir),
+        cwd=tmp_path,
+        env=_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        running = _wait_mid_job(uri, proc)
+        proc.send_signal(sig)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    runs = tracking.runs_frame(uri, "r", include_parents=True)
+    assert "RUNNING" not in set(runs["status"]), runs[["run_name", "status"]]
+    killed = runs[runs["status"] == "KILLED"]
+    assert set(killed["tags.sl.role"]) == {"job", "sweep"}, "the job under way and the parent"
+    assert running in set(killed["run_id"])
+    done_before = set(runs.loc[runs["status"] == "FINISHED", "params.optim.lr"])
+    assert 1 <= len(done_before) < len(LRS)
+
+    resumed = subprocess.run(
+        _sweep_args(tmp_path, digits_dir, "resume=true"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resume: {len(done_before)} of 4 jobs skipped" in resumed.stdout
+
+    jobs = tracking.runs_frame(uri, "r")
+    finished = jobs[jobs["status"] == "FINISHED"]
+    assert sorted(finished["params.optim.lr"]) == sorted(LRS), "every job FINISHED exactly once"
+    assert finished["tags.sl.config_hash"].is_unique
+    assert len(set(jobs["parent_run_id"])) == 1, "the resumed jobs join the original sweep"
+    parents = tracking.runs_frame(uri, "r", include_parents=True)
+    parent = parents[parents["tags.sl.role"] == "sweep"]
+    assert list(parent["status"]) == ["FINISHED"]
+
+
+@pytest.mark.slow
+def test_resume_with_everything_finished_runs_nothing(tmp_path: Path, digits_dir: Path) -> None:
+    args = [*_sweep_args(tmp_path, digits_dir)[:-2], "optim.lr=0.1,0.2", "optim.epochs=1"]
+    first = subprocess.run(args, cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(
+        [*args, "resume=true"], cwd=tmp_path, env=_env(), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resume: 2 of 2 jobs skipped" in again.stdout and "0 to run" in again.stdout
+    assert len(tracking.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")) == 2
