@@ -124,12 +124,8 @@ class FusedLauncher(Launcher):
         from softmax_lab.model import SoftmaxRegression
         from softmax_lab.trainer import TrainResult, seeded_rngs
 
-        sweep = state.current[0] if state.current else None
-
         def open_task(cfg: DictConfig) -> OpenJob:
             config, ctx = job_context(cfg, table=None)
-            if sweep is not None and sweep.progress is not None:
-                sweep.progress.start(" ".join(ctx.overrides) + "  [fused]")
             return open_job(config, ctx)
 
         # open every job's run under its own Hydra output dir, as a separate run would
@@ -159,7 +155,8 @@ class FusedLauncher(Launcher):
         assert data is not None
         print(
             f"[fused group {group_id}] {len(live)} jobs, {len(plan.lrs)} step sizes side by side, "
-            f"{max(plan.epochs)} epochs, batch size {first.optim.batch_size}",
+            f"{max(plan.epochs)} epochs, batch size {first.optim.batch_size}: "
+            + ", ".join(f"lr={configs[i].optim.lr} E={configs[i].optim.epochs}" for i in live),
             flush=True,
         )
         t0 = time.perf_counter()

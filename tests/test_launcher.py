@@ -1,0 +1,133 @@
+"""The fused launcher against Hydra's basic one: same runs, same numbers, own output dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli import METRICS, cli
+
+from softmax_lab import tracking
+from softmax_lab.cli.launcher import fusion_groups
+from softmax_lab.config import Config, DatasetConfig, ModelConfig, OptimConfig
+
+GRID = ("optim.lr=0.05,0.2,0.5", "optim.epochs=2,3", "optim.batch_size=50")
+
+
+def _sweep(tmp: Path, digits_dir: Path, *extra: str, check: bool = True):
+    return cli(
+        "train",
+        "-m",
+        "dataset=idx",
+        f"dataset.path={digits_dir}",
+        f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}",
+        "tracking.experiment=f",
+        f"hydra.sweep.dir={tmp / 'multirun'}",
+        *extra,
+        cwd=tmp,
+        check=check,
+    )
+
+
+def _by_config(uri: str) -> dict[tuple[str, str], dict]:
+    jobs = tracking.runs_frame(uri, "f")
+    return {
+        (row["params.optim.lr"], row["params.optim.epochs"]): row.to_dict()
+        for _, row in jobs.iterrows()
+    }
+
+
+def test_fusion_groups_split_by_everything_but_lr_and_epochs() -> None:
+    def cfg(lr: float, epochs: int, batch: int = 100, model: str = "softmax") -> Config:
+        return Config(
+            dataset=DatasetConfig(name="mnist_5k"),
+            model=ModelConfig(name=model),
+            optim=OptimConfig(lr=lr, epochs=epochs, batch_size=batch),
+        )
+
+    configs = [
+        cfg(0.1, 3),
+        cfg(0.2, 5),
+        cfg(0.1, 3, batch=50),
+        cfg(0.1, 3, model="mlp"),
+        cfg(0.5, 1),
+    ]
+    assert fusion_groups(configs) == [[0, 1, 4], [2], [3]]
+
+
+@pytest.mark.slow
+def test_fused_sweep_equals_basic_sweep(tmp_path: Path, digits_dir: Path) -> None:
+    fused_dir, basic_dir = tmp_path / "fused", tmp_path / "basic"
+    fused_dir.mkdir()
+    basic_dir.mkdir()
+    out = _sweep(fused_dir, digits_dir, *GRID).stdout
+    assert "[fused group" in out and "6 jobs, 3 step sizes side by side" in out
+    _sweep(basic_dir, digits_dir, *GRID, "hydra/launcher=basic")
+    fused = _by_config(f"sqlite:///{fused_dir / 'mlflow.db'}")
+    basic = _by_config(f"sqlite:///{basic_dir / 'mlflow.db'}")
+    assert fused.keys() == basic.keys() and len(fused) == 6
+    deviation = 0.0
+    for key, f in fused.items():
+        b = basic[key]
+        assert f["status"] == b["status"] == "FINISHED"
+        assert f["tags.sl.fused"] == "true" and "column=" in f["tags.sl.fused_group"]
+        assert "tags.sl.fused" not in b or b["tags.sl.fused"] != "true"
+        params = {k: v for k, v in f.items() if k.startswith("params.") and "path" not in k}
+        assert params == {k: b[k] for k in params}
+        assert f["tags.sl.config_hash"] == b["tags.sl.config_hash"]
+        for metric in METRICS:
+            hf = tracking.metric_history(
+                f"sqlite:///{fused_dir / 'mlflow.db'}", f["run_id"], metric
+            )
+            hb = tracking.metric_history(
+                f"sqlite:///{basic_dir / 'mlflow.db'}", b["run_id"], metric
+            )
+            assert [s for s, _ in hf] == [s for s, _ in hb] == list(range(1, int(key[1]) + 1))
+            if "loss" in metric:
+                gaps = [abs(x - y) for (_, x), (_, y) in zip(hf, hb, strict=True)]
+                deviation = max(deviation, *gaps)
+                assert max(gaps) <= 1e-6, (key, metric, gaps)
+        tf = np.load(
+            tracking.download_artifact(
+                f"sqlite:///{fused_dir / 'mlflow.db'}",
+                f["run_id"],
+                "params/theta.npy",
+                tmp_path / "tf",
+            )
+        )
+        tb = np.load(
+            tracking.download_artifact(
+                f"sqlite:///{basic_dir / 'mlflow.db'}",
+                b["run_id"],
+                "params/theta.npy",
+                tmp_path / "tb",
+            )
+        )
+        np.testing.assert_allclose(tf, tb, atol=1e-5)
+    # every fused job still has its own Hydra output directory with its composed config
+    for n in range(6):
+        assert (fused_dir / "multirun" / str(n) / ".hydra" / "config.yaml").is_file()
+    print(f"max loss deviation fused vs basic: {deviation:.2e}")
+
+
+@pytest.mark.slow
+def test_diverging_job_in_a_fused_group_fails_alone(tmp_path: Path, digits_dir: Path) -> None:
+    proc = _sweep(
+        tmp_path,
+        digits_dir,
+        "optim.lr=0.1,1e38,0.3",
+        "optim.epochs=3",
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "[fused group" in proc.stdout
+    jobs = _by_config(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert jobs[("1e+38", "3")]["status"] == "FAILED"
+    assert "diverged" in jobs[("1e+38", "3")]["tags.sl.failure_reason"]
+    for ok in (("0.1", "3"), ("0.3", "3")):
+        assert jobs[ok]["status"] == "FINISHED"
+        history = tracking.metric_history(
+            f"sqlite:///{tmp_path / 'mlflow.db'}", jobs[ok]["run_id"], "test/error"
+        )
+        assert len(history) == 3
