@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from softmax_lab.datasets import load_dataset
-from softmax_lab.fused import plan_fused, train_fused
+from softmax_lab.fused import plan_fused, replay_plan, train_fused
 from softmax_lab.model import SoftmaxRegression
 from softmax_lab.trainer import DivergenceError, seeded_rngs, train
 
@@ -114,3 +114,25 @@ def test_on_epoch_reports_every_job_epoch(digits) -> None:
         rng=rng,
     )
     assert sorted(seen) == [(0, 1), (1, 1), (1, 2)]
+
+
+def test_replay_plan_repeats_a_job_bit_for_bit(digits) -> None:
+    lrs, epochs = [0.05, 0.2, 0.5, 0.2], [2, 3, 1, 1]
+    original = _fused(digits, lrs, epochs, shuffle=True, seed=1)
+    plan = plan_fused(lrs, epochs)
+    for j in range(len(lrs)):
+        replay, me = replay_plan(plan.describe(j), epochs[j])
+        _, rng = seeded_rngs(1)
+        again = train_fused(*digits, replay, batch_size=50, n_classes=10, shuffle=True, rng=rng)
+        assert again[me].theta.tobytes() == original[j].theta.tobytes()
+        assert again[me].history == [
+            type(m)(m.epoch, m.train_loss, m.train_error, m.test_loss, m.test_error, h.seconds)
+            for m, h in zip(original[j].history, again[me].history, strict=True)
+        ]
+
+
+def test_replay_plan_rejects_a_foreign_description() -> None:
+    with pytest.raises(ValueError, match="not a fused-group description"):
+        replay_plan("group abc", 3)
+    with pytest.raises(ValueError, match="inconsistent fused-group description"):
+        replay_plan("column=0 lrs=0.1 epochs=2", 5)

@@ -131,3 +131,16 @@ def test_diverging_job_in_a_fused_group_fails_alone(tmp_path: Path, digits_dir: 
             f"sqlite:///{tmp_path / 'mlflow.db'}", jobs[ok]["run_id"], "test/error"
         )
         assert len(history) == 3
+
+
+@pytest.mark.slow
+def test_rerun_of_a_fused_run_reproduces_exactly_in_fused_mode(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    _sweep(tmp_path, digits_dir, "optim.lr=0.05,0.5", "optim.epochs=1,3", "optim.shuffle=true")
+    jobs = _by_config(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = jobs[("0.05", "1")]["run_id"]  # the shorter job of its block: a prefix snapshot
+    out = cli(
+        "rerun", run_id, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path
+    ).stdout
+    assert "same fused mode" in out and "reproduced exactly" in out

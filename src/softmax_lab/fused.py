@@ -26,7 +26,7 @@ from softmax_lab.model import SoftmaxRegression
 from softmax_lab.optim import batch_order, sgd_epoch
 from softmax_lab.trainer import DivergenceError, EpochMetrics, evaluate_groups
 
-__all__ = ["FusedJobResult", "FusedPlan", "plan_fused", "train_fused"]
+__all__ = ["FusedJobResult", "FusedPlan", "plan_fused", "replay_plan", "train_fused"]
 
 
 @dataclass(frozen=True)
@@ -145,3 +145,27 @@ def train_fused(
             narrower.params["theta"][:] = theta[:, keep].reshape(n, -1)
             model = narrower
     return results
+
+
+def replay_plan(description: str, job_epochs: int) -> tuple[FusedPlan, int]:
+    """The plan a fused run was trained in, from its ``sl.fused_group`` tag, plus the job.
+
+    Returns a plan with one job per block of the original group (so every block trains for the
+    same epochs, in the same stack, as before) and one more job, the rerun's, sharing the
+    original column; and that job's index. Training it repeats the original bit for bit.
+    """
+    fields = dict(part.split("=", 1) for part in description.split() if "=" in part)
+    try:
+        column = int(fields["column"])
+        lrs = [float(v) for v in fields["lrs"].split(",")]
+        epochs = [int(v) for v in fields["epochs"].split(",")]
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"not a fused-group description: {description!r}") from err
+    if not 0 <= column < len(lrs) == len(epochs) or not 1 <= job_epochs <= epochs[column]:
+        raise ValueError(
+            f"inconsistent fused-group description {description!r} for {job_epochs} epochs"
+        )
+    plan = plan_fused([*lrs, lrs[column]], [*epochs, job_epochs])
+    if plan.lrs != tuple(lrs):
+        raise ValueError(f"fused-group step sizes must be distinct and sorted: {description!r}")
+    return plan, len(lrs)

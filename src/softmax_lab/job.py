@@ -32,6 +32,7 @@ __all__ = [
     "close_job",
     "load_job_data",
     "open_job",
+    "run_fused_replay",
     "run_job",
     "run_name",
 ]
@@ -285,3 +286,42 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
             log.exception("job failed")
         return close_job(job, error=e)
     return close_job(job, model=model, result=result)
+
+
+def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:
+    """Rerun one job of a fused group in fused mode, from its ``sl.fused_group`` description.
+
+    The whole group's stack of step sizes is trained again (their runs are not recorded) so
+    this job's numbers repeat the original bit for bit; only this job gets a run.
+    """
+    from softmax_lab.fused import replay_plan, train_fused
+    from softmax_lab.model import SoftmaxRegression
+
+    plan, me = replay_plan(description, cfg.optim.epochs)
+    job = open_job(cfg, ctx)
+    if job.outcome is not None or job.data is None:
+        return close_job(job)
+    job.rec.set_tags({"sl.fused": "true", "sl.fused_group": f"replay {description}"})
+    data = job.data
+    try:
+        results = train_fused(
+            data.X_train,
+            data.y_train,
+            data.X_test,
+            data.y_test,
+            plan,
+            batch_size=cfg.optim.batch_size,
+            n_classes=data.n_classes,
+            shuffle=cfg.optim.shuffle,
+            rng=seeded_rngs(cfg.seed)[1],
+            on_epoch=lambda j, m: job.log_epoch(m) if j == me else None,
+        )
+    except (KeyboardInterrupt, SystemExit):
+        job.kill()
+        raise
+    mine = results[me]
+    if mine.error is not None or mine.theta is None:
+        return close_job(job, error=mine.error)
+    model = SoftmaxRegression(data.n_features, data.n_classes)
+    model.params["theta"][:] = mine.theta
+    return close_job(job, model=model, result=TrainResult({"theta": mine.theta}, mine.history))

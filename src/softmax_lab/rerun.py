@@ -31,7 +31,14 @@ from softmax_lab import tracking
 from softmax_lab.config import Config, ConfigError, config_from_dict, config_hash, flatten, validate
 from softmax_lab.datasets import DatasetError
 from softmax_lab.idx import IdxFormatError
-from softmax_lab.job import JobContext, array_sha256, load_job_data, run_job, run_name
+from softmax_lab.job import (
+    JobContext,
+    array_sha256,
+    load_job_data,
+    run_fused_replay,
+    run_job,
+    run_name,
+)
 from softmax_lab.trainer import EpochMetrics
 
 __all__ = [
@@ -311,6 +318,7 @@ class RerunPlan:
     logged_fingerprint: str  # the original's sl.dataset_fingerprint (differs only after --set)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fused_group: str | None = None  # the original's fused plan, replayed by the rerun
 
 
 def _logged_yaml(original: tracking.LoggedRun, path: str) -> Any:
@@ -416,8 +424,11 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
             "config hash differs from the one the run was tagged with: the config schema has "
             "changed since (new keys take their defaults)"
         )
-    if group := original.tags.get("sl.fused_group"):
-        notes.append(f"original ran fused (group {group}); rerunning alone")
+    fused = original.tags.get("sl.fused_group") if not what else None
+    if fused:
+        notes.append(f"original ran fused ({fused}); rerunning in the same fused mode")
+    elif group := original.tags.get("sl.fused_group"):
+        notes.append(f"original ran fused (group {group}); rerunning alone because of --set")
     return RerunPlan(
         original=original,
         config=new_cfg,
@@ -427,6 +438,7 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
         logged_fingerprint=expected,
         warnings=warnings,
         notes=notes,
+        fused_group=fused.split(" ", 1)[1] if fused and " " in fused else None,
     )
 
 
@@ -487,7 +499,10 @@ def execute_rerun(
         extra_tags={"sl.rerun_of": original.run_id},
         on_epoch=on_epoch,
     )
-    outcome = run_job(plan.config, ctx)
+    if plan.fused_group is not None:
+        outcome = run_fused_replay(plan.config, ctx, plan.fused_group)
+    else:
+        outcome = run_job(plan.config, ctx)
     if outcome.run_id is None:  # run_job always creates its run; guard for the type checker
         raise RuntimeError("run_job returned no run id")
     new = tracking.run_info(original.uri, outcome.run_id)
