@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(dataset-fashion-mnist)          # full Fashion-MNIST, offline, in IDX format
 if [[ "${SOFTMAX_LAB_BROWSER:-0}" == 1 ]]; then
-  apt_packages+=(chromium chromium-driver)     # the UI test's headless browser
+  apt_packages+=(chromium)                     # the UI test's headless browser (Playwright drives it)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do
