@@ -15,7 +15,7 @@ valid until the next call.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,7 @@ __all__ = ["MODEL_NAMES", "Hypothesis", "SoftmaxRegression", "TwoLayerNet", "bui
 MODEL_NAMES = ("softmax", "mlp")
 
 F32 = NDArray[np.float32]
+_T = TypeVar("_T", bound=np.generic)
 
 
 class Hypothesis(Protocol):
@@ -43,12 +44,19 @@ class Hypothesis(Protocol):
         ...
 
 
-def _grow(buf: F32 | None, rows: int, like: F32) -> F32:
-    """A (rows, cols) view of ``buf`` matching ``like``'s columns and dtype; grown when short."""
-    cols = like.shape[1]
-    if buf is None or buf.shape[0] < rows or buf.shape[1] != cols or buf.dtype != like.dtype:
-        buf = np.empty((rows, cols), dtype=like.dtype)
-    return buf[:rows]
+def _grow(
+    buf: NDArray[_T] | None, rows: int, cols: int, dtype: np.dtype[_T], *, zero: bool = False
+) -> NDArray[_T]:
+    """``buf`` if it holds at least ``rows`` rows of ``cols`` columns of ``dtype``, else a new one.
+
+    The caller keeps the returned whole buffer and works on its first rows, ``buf[:b]`` (C-order,
+    so that slice is contiguous). Holding the whole buffer, not the slice, keeps a big
+    evaluation chunk from forcing a reallocation on every switch back to training batches.
+    With ``zero``, a new buffer is filled with zeros.
+    """
+    if buf is None or buf.shape[0] < rows or buf.shape[1] != cols or buf.dtype != dtype:
+        buf = np.zeros((rows, cols), dtype) if zero else np.empty((rows, cols), dtype)
+    return buf
 
 
 class SoftmaxRegression:
@@ -132,35 +140,50 @@ class TwoLayerNet:
         W2 /= np.float32(np.sqrt(n_classes))
         W1, W2 = W1.astype(dtype, copy=False), W2.astype(dtype, copy=False)
         self.params: dict[str, F32] = {"W1": W1, "W2": W2}
-        self._A: F32 | None = None  # ReLU(X W1), (b, h)
-        self._H: F32 | None = None  # logits, (b, k)
-        self._G1: F32 | None = None  # back-propagated gradient at the hidden layer, (b, h)
-        self._mask: NDArray[np.bool_] | None = None
+        # Whole buffers (see ``_grow``); a batch of b rows uses their first b rows.
+        self._A: F32 | None = None  # ReLU(X W1), (rows, h)
+        self._zeros: F32 | None = None  # read-only zeros, (rows, h)
+        self._G1: F32 | None = None  # back-propagated gradient at the hidden layer, (rows, h)
+        self._mask: NDArray[np.bool_] | None = None  # 1{X W1 > 0}, (rows, h)
+        self._H: dict[int, F32] = {}  # logits, (b, k) F-ordered, one per batch size seen
+        self._b: int | None = None  # rows of the batch last passed to forward
         self._gW1 = np.empty_like(W1)
         self._gW2 = np.empty_like(W2)
 
     def forward(self, X: F32) -> F32:
         W1, W2 = self.params["W1"], self.params["W2"]
-        b = X.shape[0]
-        self._A = A = _grow(self._A, b, W1)
+        b, (h, k) = X.shape[0], W2.shape
+        self._A = _grow(self._A, b, h, W1.dtype)
+        self._zeros = _grow(self._zeros, b, h, W1.dtype, zero=True)
+        A = self._A[:b]
         np.matmul(X, W1, out=A)  # (b, h)
-        np.maximum(A, 0.0, out=A)  # ReLU in place
-        self._H = H = _grow(self._H, b, W2)
+        # ReLU in place against a zero array rather than the scalar 0: NumPy's SIMD max loop
+        # wants both operands contiguous, ~3x faster here; same result, NaN included.
+        np.maximum(A, self._zeros[:b], out=A)
+        H = self._H.get(b)
+        if H is None:
+            # Column-major logits, as in SoftmaxRegression: the softmax's per-row max and sum
+            # then run over contiguous columns, and BLAS takes Aᵀ G and G W2ᵀ a little faster.
+            H = self._H[b] = np.empty((b, k), dtype=W2.dtype, order="F")
         np.matmul(A, W2, out=H)  # (b, k)
+        self._b = b
         return H
 
     def backward(self, X: F32, G: F32) -> dict[str, F32]:
-        if self._A is None or self._A.shape[0] != X.shape[0]:
+        b = X.shape[0]
+        if self._A is None or self._b != b:
             raise RuntimeError("TwoLayerNet.backward needs forward() on the same batch first")
-        A, W2 = self._A, self.params["W2"]
-        b, h = A.shape
-        self._G1 = G1 = _grow(self._G1, b, A)
-        if self._mask is None or self._mask.shape[0] < b:
-            self._mask = np.empty((max(b, 1), h), dtype=np.bool_)
-        mask = self._mask[:b]
+        A, W2 = self._A[:b], self.params["W2"]
+        h = A.shape[1]
+        self._G1 = _grow(self._G1, b, h, A.dtype)
+        self._mask = _grow(self._mask, b, h, np.dtype(np.bool_))
+        G1, mask = self._G1[:b], self._mask[:b]
+        # Transposed operands are views: BLAS reads them with a flag, no copies.
         np.matmul(A.T, G, out=self._gW2)  # (h, k)
         np.matmul(G, W2.T, out=G1)  # (b, h), uses W2 before it is updated
         np.greater(A, 0.0, out=mask)  # 1{X W1 > 0}: ReLU(z) > 0 exactly where z > 0
+        # Times a bool mask: as fast as a float32 0/1 mask (whose cast costs the same), 4-6x
+        # faster than G1[A <= 0] = 0, np.putmask or np.copyto(..., where=).
         np.multiply(G1, mask, out=G1)
         np.matmul(X.T, G1, out=self._gW1)  # (n, h)
         return {"W1": self._gW1, "W2": self._gW2}
