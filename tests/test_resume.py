@@ -34,6 +34,9 @@ def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
     ]
 
 
+BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught mid-way
+
+
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
@@ -67,7 +70,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = subprocess.Popen(
-        _sweep_args(tmp_path, digits_dir),
+        _sweep_args(tmp_path, digits_dir, BASIC),
         cwd=tmp_path,
         env=_env(),
         text=True,
@@ -91,7 +94,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     assert 1 <= len(done_before) < len(LRS)
 
     resumed = subprocess.run(
-        _sweep_args(tmp_path, digits_dir, "resume=true"),
+        _sweep_args(tmp_path, digits_dir, BASIC, "resume=true"),
         cwd=tmp_path,
         env=_env(),
         capture_output=True,
@@ -122,3 +125,44 @@ def test_resume_with_everything_finished_runs_nothing(tmp_path: Path, digits_dir
     assert again.returncode == 0, again.stderr
     assert "resume: 2 of 2 jobs skipped" in again.stdout and "0 to run" in again.stdout
     assert len(tracking.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")) == 2
+
+
+@pytest.mark.slow
+def test_sweep_killed_during_fused_training_closes_every_open_run(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*_sweep_args(tmp_path, digits_dir)[:-1], "optim.epochs=400"]
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # all four fused runs open, some epochs logged
+            if _has_experiment(uri):
+                jobs = tracking.runs_frame(uri, "r")
+                if len(jobs) == 4 and jobs["metrics.test/error"].notna().all():
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the fused group did not start in time")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    runs = tracking.runs_frame(uri, "r", include_parents=True)
+    assert set(runs["status"]) == {"KILLED"} and len(runs) == 5
+    again = subprocess.run(
+        [*args, "resume=true"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resume: 0 of 4 jobs skipped" in again.stdout
+    finished = tracking.runs_frame(uri, "r").query("status == 'FINISHED'")
+    assert sorted(finished["params.optim.lr"]) == sorted(LRS)

@@ -21,7 +21,10 @@ import yaml
 from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
 from softmax_lab.datasets import Dataset, load_dataset
+from softmax_lab.fused import FusedPlan
 from softmax_lab.model import Hypothesis, build_model
+from softmax_lab.run_pictures import PictureJob, PictureWorker, finish_with_pictures
+from softmax_lab.timings import phase
 from softmax_lab.trainer import DivergenceError, EpochMetrics, TrainResult, seeded_rngs, train
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "close_job",
     "load_job_data",
     "open_job",
+    "run_fused",
     "run_fused_replay",
     "run_job",
     "run_name",
@@ -49,6 +53,7 @@ class JobContext:
     overrides: Sequence[str] = ()
     extra_tags: dict[str, str] = field(default_factory=dict)
     on_epoch: Callable[[EpochMetrics], None] | None = None  # the CLI's progress display
+    pictures: PictureWorker | None = None  # draws and closes in the background (sweeps)
 
 
 @dataclass(frozen=True)
@@ -83,36 +88,36 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
     )
 
 
-def _log_outputs(
-    rec: tracking.RunRecorder,
-    cfg: Config,
-    data: Dataset,
-    model: Any,
-    result: TrainResult,
-    out_dir: Path,
-) -> None:
-    """θ (or W1, W2) as .npy with their SHA-256 as ``sl.sha256.<name>`` tags, and the pictures."""
-    from softmax_lab import plots  # matplotlib only when a run has finished
-
+def _log_params(rec: tracking.RunRecorder, result: TrainResult) -> None:
+    """θ (or W1, W2) as ``params/<name>.npy``, with their SHA-256 as ``sl.sha256.<name>`` tags."""
     for name, array in result.params.items():
         rec.log_array(name, array)
     rec.set_tags({f"sl.sha256.{name}": array_sha256(a) for name, a in result.params.items()})
-    plot_dir = out_dir / "plots"
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    history = [m.as_dict() for m in result.history]
-    files = [plots.plot_curves(history, plot_dir / "curves.png")]
-    if cfg.model.name == "softmax":
-        theta = result.params["theta"]
-        titles = [str(c) for c in range(theta.shape[1])]
-        files.append(plots.plot_templates(theta, plot_dir / "theta.png", titles=titles))
+
+
+def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:
+    """What the run's pictures need: history, templates and the test confusion matrix."""
+    from softmax_lab.plots import confusion_matrix  # pure NumPy; no matplotlib
+
+    assert job.data is not None
+    if job.cfg.model.name == "softmax":
+        templates, file = result.params["theta"], "theta.png"
+        titles = [str(c) for c in range(templates.shape[1])]
     else:
-        W1 = result.params["W1"][:, :16]  # the first 16 hidden units' input weights
-        titles = [f"h{i}" for i in range(W1.shape[1])]
-        files.append(plots.plot_templates(W1, plot_dir / "W1.png", titles=titles, ncols=8))
-    cm = plots.confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
-    files.append(plots.plot_confusion(cm, plot_dir / "confusion.png"))
-    for f in files:
-        rec.log_file(f, "plots")
+        templates, file = result.params["W1"][:, :16], "W1.png"  # the first 16 hidden units
+        titles = [f"h{i}" for i in range(templates.shape[1])]
+    data = job.data
+    cm = confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
+    return PictureJob(
+        uri=job.rec.uri,
+        run_id=job.rec.run_id,
+        plot_dir=job.ctx.output_dir / "plots",
+        history=[m.as_dict() for m in result.history],
+        templates=np.ascontiguousarray(templates),
+        template_titles=titles,
+        template_file=file,
+        confusion=cm,
+    )
 
 
 # overrides that say where things are, not what the run is: left out of run names
@@ -143,7 +148,8 @@ class OpenJob:
     def log_epoch(self, m: EpochMetrics) -> None:
         """Record one epoch: one batch write per epoch, so what was trained is on disk."""
         self.history.append(m)
-        self.rec.log_epoch(m)
+        with phase("logging"):
+            self.rec.log_epoch(m)
         if self.ctx.on_epoch is not None:
             self.ctx.on_epoch(m)
 
@@ -184,21 +190,24 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
         tags["sl.sweep_id"] = cfg.tracking.sweep_id
     if ctx.job_num is not None:
         tags["sl.hydra_job_num"] = str(ctx.job_num)
-    rec = tracking.RunRecorder.start(
-        uri,
-        experiment_id,
-        run_name=run_name(cfg, ctx.overrides)[:250],
-        params=flatten(cfg),
-        tags=tags,
-        parent_run_id=cfg.tracking.parent_run_id,
-    )
+    with phase("logging"):
+        rec = tracking.RunRecorder.start(
+            uri,
+            experiment_id,
+            run_name=run_name(cfg, ctx.overrides)[:250],
+            params=flatten(cfg),
+            tags=tags,
+            parent_run_id=cfg.tracking.parent_run_id,
+        )
     job = OpenJob(cfg, ctx, rec)
     try:
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
-        rec.log_text("config.yaml", yaml.safe_dump(asdict(cfg), sort_keys=False))
-        rec.log_text("overrides.yaml", yaml.safe_dump(list(ctx.overrides)))
+        with phase("logging"):
+            rec.log_text("config.yaml", yaml.safe_dump(asdict(cfg), sort_keys=False))
+            rec.log_text("overrides.yaml", yaml.safe_dump(list(ctx.overrides)))
         # data, then the fingerprint and config hash that rerun and resume rely on
-        job.data = load_job_data(cfg)
+        with phase("data"):
+            job.data = load_job_data(cfg)
         rec.set_tags(
             {
                 "sl.dataset_fingerprint": job.data.fingerprint,
@@ -230,15 +239,23 @@ def close_job(
         )
         return _fail(job, reason)
     try:
-        _log_outputs(job.rec, job.cfg, job.data, model, result, job.ctx.output_dir)
+        with phase("logging"):
+            _log_params(job.rec, result)
+        with phase("pictures"):
+            pictures = _picture_job(job, model, result)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise
     except Exception as e:
         log.exception("logging the job's outputs failed")
         return _fail(job, f"{type(e).__name__}: {e}")
-    job.rec.finish("FINISHED")
+    # the pictures' writer closes the run FINISHED once they are logged
     job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
+    with phase("pictures"):
+        if job.ctx.pictures is not None:
+            job.ctx.pictures.submit(pictures)
+        else:
+            finish_with_pictures(pictures)
     return job.outcome
 
 
@@ -265,19 +282,20 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
             hidden_dim=cfg.model.hidden_dim,
             rng=init_rng,
         )
-        result = train(
-            model,
-            data.X_train,
-            data.y_train,
-            data.X_test,
-            data.y_test,
-            lr=cfg.optim.lr,
-            batch_size=cfg.optim.batch_size,
-            epochs=cfg.optim.epochs,
-            shuffle=cfg.optim.shuffle,
-            rng=shuffle_rng,
-            on_epoch=job.log_epoch,
-        )
+        with phase("training"):
+            result = train(
+                model,
+                data.X_train,
+                data.y_train,
+                data.X_test,
+                data.y_test,
+                lr=cfg.optim.lr,
+                batch_size=cfg.optim.batch_size,
+                epochs=cfg.optim.epochs,
+                shuffle=cfg.optim.shuffle,
+                rng=shuffle_rng,
+                on_epoch=job.log_epoch,
+            )
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise
@@ -288,40 +306,60 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
     return close_job(job, model=model, result=result)
 
 
+def run_fused(plan: FusedPlan, jobs: dict[int, OpenJob]) -> dict[int, JobOutcome]:
+    """Train a fused plan once and close the open jobs it serves (``plan`` job index → job).
+
+    The jobs share data, batch size, shuffling and seed (the first job's are used). Plan jobs
+    without an open job are trained but not recorded (a rerun replaying a whole group).
+    """
+    from softmax_lab.fused import train_fused
+    from softmax_lab.model import SoftmaxRegression
+
+    first = next(iter(jobs.values()))
+    data, cfg = first.data, first.cfg
+    assert data is not None
+    try:
+        with phase("training"):
+            results = train_fused(
+                data.X_train,
+                data.y_train,
+                data.X_test,
+                data.y_test,
+                plan,
+                batch_size=cfg.optim.batch_size,
+                n_classes=data.n_classes,
+                shuffle=cfg.optim.shuffle,
+                rng=seeded_rngs(cfg.seed)[1],
+                on_epoch=lambda j, m: jobs[j].log_epoch(m) if j in jobs else None,
+            )
+    except (KeyboardInterrupt, SystemExit):
+        for job in jobs.values():
+            job.kill()
+        raise
+    outcomes = {}
+    for j, job in jobs.items():
+        r = results[j]
+        if r.error is not None or r.theta is None:
+            outcomes[j] = close_job(job, error=r.error)
+            continue
+        model = SoftmaxRegression(data.n_features, data.n_classes)
+        model.params["theta"][:] = r.theta
+        result = TrainResult({"theta": r.theta}, r.history)
+        outcomes[j] = close_job(job, model=model, result=result)
+    return outcomes
+
+
 def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:
     """Rerun one job of a fused group in fused mode, from its ``sl.fused_group`` description.
 
     The whole group's stack of step sizes is trained again (their runs are not recorded) so
     this job's numbers repeat the original bit for bit; only this job gets a run.
     """
-    from softmax_lab.fused import replay_plan, train_fused
-    from softmax_lab.model import SoftmaxRegression
+    from softmax_lab.fused import replay_plan
 
     plan, me = replay_plan(description, cfg.optim.epochs)
     job = open_job(cfg, ctx)
     if job.outcome is not None or job.data is None:
         return close_job(job)
     job.rec.set_tags({"sl.fused": "true", "sl.fused_group": f"replay {description}"})
-    data = job.data
-    try:
-        results = train_fused(
-            data.X_train,
-            data.y_train,
-            data.X_test,
-            data.y_test,
-            plan,
-            batch_size=cfg.optim.batch_size,
-            n_classes=data.n_classes,
-            shuffle=cfg.optim.shuffle,
-            rng=seeded_rngs(cfg.seed)[1],
-            on_epoch=lambda j, m: job.log_epoch(m) if j == me else None,
-        )
-    except (KeyboardInterrupt, SystemExit):
-        job.kill()
-        raise
-    mine = results[me]
-    if mine.error is not None or mine.theta is None:
-        return close_job(job, error=mine.error)
-    model = SoftmaxRegression(data.n_features, data.n_classes)
-    model.params["theta"][:] = mine.theta
-    return close_job(job, model=model, result=TrainResult({"theta": mine.theta}, mine.history))
+    return run_fused(plan, {me: job})[me]

@@ -424,11 +424,15 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
             "config hash differs from the one the run was tagged with: the config schema has "
             "changed since (new keys take their defaults)"
         )
-    fused = original.tags.get("sl.fused_group") if not what else None
-    if fused:
-        notes.append(f"original ran fused ({fused}); rerunning in the same fused mode")
-    elif group := original.tags.get("sl.fused_group"):
-        notes.append(f"original ran fused (group {group}); rerunning alone because of --set")
+    replay = None
+    if group := original.tags.get("sl.fused_group"):
+        name, _, description = group.partition(" ")
+        if not what and "column=" in description and new_cfg.model.name == "softmax":
+            replay = description  # the group's plan: rerun it the way it ran
+            notes.append(f"original ran fused (group {name}); rerunning in the same fused mode")
+        else:
+            why = " because of --set" if what else ""
+            notes.append(f"original ran fused (group {group}); rerunning alone{why}")
     return RerunPlan(
         original=original,
         config=new_cfg,
@@ -438,7 +442,7 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
         logged_fingerprint=expected,
         warnings=warnings,
         notes=notes,
-        fused_group=fused.split(" ", 1)[1] if fused and " " in fused else None,
+        fused_group=replay,
     )
 
 

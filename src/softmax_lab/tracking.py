@@ -363,10 +363,11 @@ class RunRecorder:
     nothing already logged.
     """
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, uri: str = "") -> None:
         self._client = client
         self._run_id = run_id
         self._status: str | None = None
+        self.uri = uri  # the store, so others (a picture worker) can reach the run
 
     @classmethod
     def start(
@@ -395,7 +396,8 @@ class RunRecorder:
         parent_run_id : str, optional
             The sweep run this job belongs to (sets ``mlflow.parentRunId``).
         """
-        client = MlflowClient(resolve_uri(uri))
+        uri = resolve_uri(uri)
+        client = MlflowClient(uri)
         all_tags = {"sl.role": "job", **{k: str(v) for k, v in tags.items()}}
         if parent_run_id is not None:
             all_tags["mlflow.parentRunId"] = parent_run_id
@@ -403,7 +405,7 @@ class RunRecorder:
             f"create run {run_name!r}",
             lambda: client.create_run(experiment_id, run_name=run_name, tags=all_tags),
         )
-        recorder = cls(client, run.info.run_id)
+        recorder = cls(client, run.info.run_id, uri)
         try:
             for chunk in _chunks([Param(k, str(v)) for k, v in params.items()]):
                 recorder._log_batch(params=chunk)

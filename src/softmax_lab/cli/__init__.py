@@ -95,6 +95,9 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
+    from softmax_lab.timings import mark
+
+    mark("main")
     # MLflow draws its own bars on artifact transfers; the CLI owns the terminal
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from softmax_lab import timings
 from softmax_lab.cli import state
 from softmax_lab.cli.console import EpochTable
 from softmax_lab.cli.convert import to_config
@@ -42,11 +43,13 @@ def job_context(cfg: DictConfig, *, table: EpochTable | None) -> tuple[Config, J
     from softmax_lab.job import JobContext  # MLflow loads only when a job runs
 
     hc = HydraConfig.get()
+    sweep = state.current[0] if state.current else None
     ctx = JobContext(
         output_dir=Path(hc.runtime.output_dir),
         job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
         overrides=user_overrides(list(hc.overrides.task)),
         on_epoch=table,
+        pictures=sweep.pictures if sweep is not None else None,
     )
     return to_config(cfg), ctx
 
@@ -105,4 +108,6 @@ def run_train(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("softmax-lab: interrupted; the open runs were closed as KILLED", file=sys.stderr)
         return 130
+    finally:
+        timings.dump()
     return state.last_exit_code[0]

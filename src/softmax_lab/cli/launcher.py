@@ -119,10 +119,8 @@ class FusedLauncher(Launcher):
         self, group: list[int], cfgs: list[DictConfig], configs: list[Config]
     ) -> dict[int, JobReturn]:
         from softmax_lab.cli.hydra_app import job_context, report_outcome
-        from softmax_lab.fused import plan_fused, train_fused
-        from softmax_lab.job import OpenJob, close_job, open_job
-        from softmax_lab.model import SoftmaxRegression
-        from softmax_lab.trainer import TrainResult, seeded_rngs
+        from softmax_lab.fused import plan_fused
+        from softmax_lab.job import OpenJob, close_job, open_job, run_fused
 
         def open_task(cfg: DictConfig) -> OpenJob:
             config, ctx = job_context(cfg, table=None)
@@ -151,8 +149,6 @@ class FusedLauncher(Launcher):
             jobs[i].rec.set_tags(
                 {"sl.fused": "true", "sl.fused_group": f"{group_id} {plan.describe(j)}"}
             )
-        data = jobs[live[0]].data
-        assert data is not None
         print(
             f"[fused group {group_id}] {len(live)} jobs, {len(plan.lrs)} step sizes side by side, "
             f"{max(plan.epochs)} epochs, batch size {first.optim.batch_size}: "
@@ -160,34 +156,9 @@ class FusedLauncher(Launcher):
             flush=True,
         )
         t0 = time.perf_counter()
-        try:
-            results = train_fused(
-                data.X_train,
-                data.y_train,
-                data.X_test,
-                data.y_test,
-                plan,
-                batch_size=first.optim.batch_size,
-                n_classes=data.n_classes,
-                shuffle=first.optim.shuffle,
-                rng=seeded_rngs(first.seed)[1],
-                on_epoch=lambda j, m: jobs[live[j]].log_epoch(m),
-            )
-        except (KeyboardInterrupt, SystemExit):
-            for i in live:
-                jobs[i].kill()
-            raise
+        outcomes = run_fused(plan, {j: jobs[i] for j, i in enumerate(live)})
         log.info("fused group %s trained in %.2f s", group_id, time.perf_counter() - t0)
-        # close each job: its own θ, pictures and final status
         for j, i in enumerate(live):
-            r = results[j]
-            if r.error is not None or r.theta is None:
-                outcome = close_job(jobs[i], error=r.error)
-            else:
-                model = SoftmaxRegression(data.n_features, data.n_classes)
-                model.params["theta"][:] = r.theta
-                result = TrainResult({"theta": r.theta}, r.history)
-                outcome = close_job(jobs[i], model=model, result=result)
-            rets[i].return_value = outcome
-            report_outcome(outcome)
+            rets[i].return_value = outcomes[j]
+            report_outcome(outcomes[j])
         return rets

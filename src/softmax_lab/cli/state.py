@@ -17,6 +17,7 @@ class SweepState:
     sweep_id: str
     total: int
     progress: SweepProgress | None = None
+    pictures: Any = None  # the sweep's PictureWorker (softmax_lab.run_pictures)
 
 
 # configs the sweeper composed, keyed by the job's overrides, for the launcher to reuse

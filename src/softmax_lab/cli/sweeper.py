@@ -22,9 +22,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from softmax_lab.cli import state
+from softmax_lab.cli.compose import compose_jobs
 from softmax_lab.cli.console import SweepProgress
 from softmax_lab.cli.convert import to_config
 from softmax_lab.config import Config, ConfigError, config_hash, validate
+from softmax_lab.run_pictures import PictureWorker
+from softmax_lab.timings import mark, phase
 
 __all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "sweep_signature"]
 
@@ -58,6 +61,18 @@ class SoftmaxLabSweeperConf:
     params: dict[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class _Tracked:
+    """Where a sweep is recorded and which of its jobs still run."""
+
+    uri: str
+    experiment: str
+    parent: str
+    sweep_id: str
+    todo: list[int]
+    resumed: bool
+
+
 class SoftmaxLabSweeper(BasicSweeper):
     """Grid sweeps whose jobs are all validated, and tracked under one parent run."""
 
@@ -71,14 +86,16 @@ class SoftmaxLabSweeper(BasicSweeper):
         return [list(job) for batch in self.split_arguments(overrides, None) for job in batch]
 
     def _compose_and_validate(self, jobs: list[list[str]]) -> list[Config]:
-        """Compose each job once (kept in ``self._composed`` for the launcher), check all."""
+        """Compose each job once (kept in ``self._composed`` for the launcher), check all.
+
+        Jobs that differ only in plain values share one Hydra composition (``compose_jobs``).
+        """
         assert self.hydra_context is not None and self.config is not None
-        loader = self.hydra_context.config_loader
         configs, problems = [], []
-        self._composed: list[DictConfig] = []
-        for i, job in enumerate(jobs):
-            composed: DictConfig = loader.load_sweep_config(self.config, job)
-            self._composed.append(composed)
+        self._composed: list[DictConfig] = compose_jobs(
+            self.hydra_context.config_loader, self.config, jobs
+        )
+        for i, (job, composed) in enumerate(zip(jobs, self._composed, strict=True)):
             try:
                 configs.append(validate(to_config(composed)))
             except ConfigError as e:
@@ -97,14 +114,53 @@ class SoftmaxLabSweeper(BasicSweeper):
         from softmax_lab import tracking
 
         assert self.config is not None and self.launcher is not None
-        jobs = self._expand(arguments)
-        configs = self._compose_and_validate(jobs)
+        with phase("compose"):
+            jobs = self._expand(arguments)
+            configs = self._compose_and_validate(jobs)
         resume = any(c.resume for c in configs)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        # the store, the experiment and the parent run exist before any job writes
+        with phase("store"):
+            tracked = self._open_parent(arguments, jobs, configs, resume)
+        uri, parent, sweep_id, todo = tracked.uri, tracked.parent, tracked.sweep_id, tracked.todo
+        extra = [f"tracking.parent_run_id={parent}", f"tracking.sweep_id={sweep_id}"]
+        sweep = state.SweepState(sweep_id, len(todo), SweepProgress(len(todo)))
+        state.current[:] = [sweep]
+        print(f"sweep {sweep_id}: {len(jobs)} jobs, tracked in {uri} (parent run {parent})")
+        if resume:
+            print(
+                f"resume: {len(jobs) - len(todo)} of {len(jobs)} jobs skipped (already FINISHED "
+                f"with the same config hash), {len(todo)} to run"
+                + (f", under the earlier sweep {sweep_id}" if tracked.resumed else "")
+            )
+        status = "KILLED"
+        results: Sequence[Any] = []
+        try:
+            if todo:
+                results = self._launch(todo, [jobs[i] + extra for i in todo], tracked, sweep)
+            failed = self._failures(results, [jobs[i] for i in todo], sweep)
+            status = "FAILED" if failed else "FINISHED"
+        finally:
+            if sweep.progress is not None:
+                sweep.progress.close()
+            state.current.clear()
+            tracking.finish_run(uri, parent, status)
+        with phase("summary"):
+            self._summarise(
+                uri, tracked.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
+            )
+        state.last_exit_code[0] = 1 if failed else 0
+        return [results]
+
+    def _open_parent(
+        self, arguments: list[str], jobs: list[list[str]], configs: list[Config], resume: bool
+    ) -> _Tracked:
+        """Create the store(s) and experiment(s), then the sweep's parent run (or, resuming,
+        reopen the earlier one), and decide which jobs still need to run."""
+        from softmax_lab import tracking
+
         first = configs[0].tracking
         uri = tracking.resolve_uri(first.uri)
         experiment_id = tracking.prepare_store(uri, first.experiment)
@@ -132,36 +188,26 @@ class SoftmaxLabSweeper(BasicSweeper):
                     **tracking.environment_tags(),
                 },
             )
-        skipped = len(jobs) - len(todo)
-        extra = [f"tracking.parent_run_id={parent}", f"tracking.sweep_id={sweep_id}"]
-        sweep = state.SweepState(sweep_id, len(todo), SweepProgress(len(todo)))
-        state.current[:] = [sweep]
-        print(f"sweep {sweep_id}: {len(jobs)} jobs, tracked in {uri} (parent run {parent})")
-        if resume:
-            print(
-                f"resume: {skipped} of {len(jobs)} jobs skipped (already FINISHED with the same "
-                f"config hash), {len(todo)} to run"
-                + (f", under the earlier sweep {sweep_id}" if resumed is not None else "")
-            )
-        status = "KILLED"
-        results: Sequence[Any] = []
+        return _Tracked(uri, first.experiment, parent, sweep_id, todo, resumed is not None)
+
+    def _launch(
+        self, todo: list[int], run_jobs: list[list[str]], tracked: _Tracked, sweep: Any
+    ) -> Sequence[Any]:
+        """Run the jobs; a second process draws their pictures while the next ones train."""
+        assert self.launcher is not None
+        self._hand_over(todo, run_jobs, tracked.parent, tracked.sweep_id)
+        sweep.pictures = worker = PictureWorker()
+        mark("first_job")
         try:
-            if todo:
-                run_jobs = [jobs[i] + extra for i in todo]
-                self._hand_over(todo, run_jobs, parent, sweep_id)
-                results = self.launcher.launch(run_jobs, initial_job_idx=0)
-            failed = self._failures(results, [jobs[i] for i in todo], sweep)
-            status = "FAILED" if failed else "FINISHED"
-        finally:
-            if sweep.progress is not None:
-                sweep.progress.close()
-            state.current.clear()
-            tracking.finish_run(uri, parent, status)
-        self._summarise(
-            uri, first.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
-        )
-        state.last_exit_code[0] = 1 if failed else 0
-        return [results]
+            results = self.launcher.launch(run_jobs, initial_job_idx=0)
+        except BaseException:
+            worker.abort()  # runs still waiting for pictures are closed as KILLED
+            raise
+        mark("last_job_done")
+        with phase("pictures"):
+            for problem in worker.drain():
+                print(f"warning: {problem}", file=sys.stderr)
+        return results
 
     def _hand_over(
         self, todo: list[int], run_jobs: list[list[str]], parent: str, sweep: str
