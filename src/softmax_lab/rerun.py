@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from threadpoolctl import threadpool_limits
 
 from softmax_lab import tracking
 from softmax_lab.config import Config, ConfigError, config_from_dict, config_hash, flatten, validate
@@ -416,7 +417,11 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
             f"{expected[:12]}… ({data.name} from {data.source}); restore the run's data there, or "
             "point --set dataset.path=DIR at a copy of it"
         )
-    warnings = environment_warnings(original.tags, tracking.environment_tags())
+    here = tracking.environment_tags()
+    threads = original.tags.get("sl.threads", "")
+    if threads.isdigit():  # execute_rerun runs BLAS with the original's thread count
+        here["sl.threads"] = threads
+    warnings = environment_warnings(original.tags, here)
     what = {k: v for k, v in changed.items() if k not in LOCATION_KEYS}
     logged_hash = original.tags.get("sl.config_hash")
     if not what and logged_hash and logged_hash != config_hash(cfg, expected):
@@ -503,10 +508,13 @@ def execute_rerun(
         extra_tags={"sl.rerun_of": original.run_id},
         on_epoch=on_epoch,
     )
-    if plan.fused_group is not None:
-        outcome = run_fused_replay(plan.config, ctx, plan.fused_group)
-    else:
-        outcome = run_job(plan.config, ctx)
+    threads = original.tags.get("sl.threads", "")
+    # the original's BLAS thread count, so the arithmetic is split the same way
+    with threadpool_limits(limits=int(threads) if threads.isdigit() else None, user_api="blas"):
+        if plan.fused_group is not None:
+            outcome = run_fused_replay(plan.config, ctx, plan.fused_group)
+        else:
+            outcome = run_job(plan.config, ctx)
     if outcome.run_id is None:  # run_job always creates its run; guard for the type checker
         raise RuntimeError("run_job returned no run id")
     new = tracking.run_info(original.uri, outcome.run_id)

@@ -20,6 +20,7 @@ backoff around writes that still meet ``database is locked``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -584,6 +585,7 @@ def _git(directory: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+@functools.cache  # once per process: two git calls per job add up in a sweep
 def _git_commit(package_dir: Path) -> str:
     """HEAD of the checkout ``package_dir`` belongs to, ``-dirty`` if tracked files changed."""
     # the package must be tracked there: an install inside some other repository's venv is not
@@ -596,6 +598,7 @@ def _git_commit(package_dir: Path) -> str:
     return commit + "-dirty" if changes else commit
 
 
+@functools.cache
 def _blas() -> str:
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]

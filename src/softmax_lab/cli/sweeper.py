@@ -20,6 +20,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from threadpoolctl import threadpool_limits
 
 from softmax_lab.cli import state
 from softmax_lab.cli.compose import compose_jobs
@@ -199,7 +200,8 @@ class SoftmaxLabSweeper(BasicSweeper):
         sweep.pictures = worker = PictureWorker()
         mark("first_job")
         try:
-            results = self.launcher.launch(run_jobs, initial_job_idx=0)
+            with threadpool_limits(limits=1, user_api="blas"):  # the other core draws pictures
+                results = self.launcher.launch(run_jobs, initial_job_idx=0)
         except BaseException:
             worker.abort()  # runs still waiting for pictures are closed as KILLED
             raise
