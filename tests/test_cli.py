@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import clean_env
 
 from softmax_lab import tracking
 from softmax_lab.datasets import load_dataset
@@ -22,7 +22,7 @@ METRICS = ("train/loss", "train/error", "test/loss", "test/error")
 
 def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``python -m softmax_lab ARGS`` in ``cwd`` with no tracking URI in the environment."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = clean_env()
     proc = subprocess.run(
         [sys.executable, "-m", "softmax_lab", *args],
         cwd=cwd,

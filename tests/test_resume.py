@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import clean_env
 
 from softmax_lab import tracking
 
@@ -35,10 +35,6 @@ def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
 
 
 BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught mid-way
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
 
 def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -> str:
@@ -72,7 +68,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     proc = subprocess.Popen(
         _sweep_args(tmp_path, digits_dir, BASIC),
         cwd=tmp_path,
-        env=_env(),
+        env=clean_env(),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -96,7 +92,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     resumed = subprocess.run(
         _sweep_args(tmp_path, digits_dir, BASIC, "resume=true"),
         cwd=tmp_path,
-        env=_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=600,
@@ -117,10 +113,10 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
 @pytest.mark.slow
 def test_resume_with_everything_finished_runs_nothing(tmp_path: Path, digits_dir: Path) -> None:
     args = [*_sweep_args(tmp_path, digits_dir)[:-2], "optim.lr=0.1,0.2", "optim.epochs=1"]
-    first = subprocess.run(args, cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    first = subprocess.run(args, cwd=tmp_path, env=clean_env(), capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     again = subprocess.run(
-        [*args, "resume=true"], cwd=tmp_path, env=_env(), capture_output=True, text=True
+        [*args, "resume=true"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True
     )
     assert again.returncode == 0, again.stderr
     assert "resume: 2 of 2 jobs skipped" in again.stdout and "0 to run" in again.stdout
@@ -134,7 +130,12 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*_sweep_args(tmp_path, digits_dir)[:-1], "optim.epochs=400"]
     proc = subprocess.Popen(
-        args, cwd=tmp_path, env=_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        args,
+        cwd=tmp_path,
+        env=clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 240
@@ -157,7 +158,7 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
     again = subprocess.run(
         [*args, "resume=true"],
         cwd=tmp_path,
-        env=_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=600,

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import urllib.request
 from contextlib import closing
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from servers import free_port, wait_until_healthy
 
 from softmax_lab import tracking
 from softmax_lab.tracking import (
@@ -571,15 +570,9 @@ def test_four_processes_log_into_one_fresh_store_at_once(
 # --- a live tracking server -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_run_recorder_against_a_live_mlflow_server(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
@@ -605,19 +598,7 @@ def test_run_recorder_against_a_live_mlflow_server(tmp_path: Path) -> None:
         start_new_session=True,  # its workers form one process group, ended together below
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"mlflow server did not come up:\n{(tmp_path / 'server.log').read_text()}"
-                )
-            time.sleep(0.5)
+        wait_until_healthy(url, server, (tmp_path / "server.log").read_text, timeout=60)
 
         assert resolve_uri(url) == url
         experiment_id = prepare_store(url, "served")

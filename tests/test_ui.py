@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from servers import clean_env, free_port, wait_until_healthy
 
 from softmax_lab import tracking
 
@@ -69,7 +68,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> Sweep:
 
     root = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = clean_env()
     proc = subprocess.run(
         [
             sys.executable,
@@ -107,12 +106,6 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> Sweep:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     """SIGTERM the server's process group (uvicorn workers, job consumers), SIGKILL stragglers."""
     try:
@@ -138,7 +131,7 @@ def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
 @pytest.fixture(scope="module")
 def ui_url(sweep: Sweep) -> Iterator[str]:
     """``softmax-lab ui`` over the sweep's store on a free port; yields its URL once healthy."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = sweep.root / "ui.log"
     cmd = [sys.executable, "-m", "softmax_lab", "ui", "--port", str(port)]
@@ -152,17 +145,8 @@ def ui_url(sweep: Sweep) -> Iterator[str]:
             start_new_session=True,  # the server and its workers form one group, ended together
         )
         try:
-            deadline = time.monotonic() + 90  # four uvicorn workers start in ~15 s here
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"softmax-lab ui did not come up:\n{log_path.read_text()}")
-                time.sleep(0.5)
+            # four uvicorn workers start in ~15 s here
+            wait_until_healthy(url, server, log_path.read_text, timeout=90)
             yield url
         finally:
             _stop_group(server)

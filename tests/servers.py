@@ -1,0 +1,42 @@
+"""Test plumbing shared by the tests that start real processes: ports, health, environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without ``MLFLOW_TRACKING_URI`` (tests name their store)."""
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def wait_until_healthy(
+    url: str, server: subprocess.Popen[bytes], log: Callable[[], str], *, timeout: float
+) -> None:
+    """Poll ``url/health`` until it answers 200; fail with the server's log if it dies or
+    ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{url} did not come up:\n{log()}")
+        time.sleep(0.5)
