@@ -80,6 +80,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # reap it and close its pipes
     assert proc.returncode != 0
     runs = tracking.runs_frame(uri, "r", include_parents=True)
     assert "RUNNING" not in set(runs["status"]), runs[["run_name", "status"]]
@@ -142,7 +143,8 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
         while time.monotonic() < deadline:  # all four fused runs open, some epochs logged
             if _has_experiment(uri):
                 jobs = tracking.runs_frame(uri, "r")
-                if len(jobs) == 4 and jobs["metrics.test/error"].notna().all():
+                logged = "metrics.test/error" in jobs and jobs["metrics.test/error"].notna().all()
+                if len(jobs) == 4 and logged:
                     break
             time.sleep(0.1)
         else:
@@ -152,6 +154,7 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # reap it and close its pipes
     assert proc.returncode == 130
     runs = tracking.runs_frame(uri, "r", include_parents=True)
     assert set(runs["status"]) == {"KILLED"} and len(runs) == 5
