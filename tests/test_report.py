@@ -341,3 +341,14 @@ def test_format_diff_table_markdown_and_csv(frame: pd.DataFrame) -> None:
     assert set(back["section"]) == {"param", "metric"}
     with pytest.raises(ValueError, match="fmt must be one of"):
         format_diff(diff, "html")
+
+
+def test_seconds_is_the_runs_own_training_time_when_tagged(frame: pd.DataFrame) -> None:
+    # a fused run's wall time spans its whole group; its sl.train_seconds is its own share
+    tagged = frame.assign(**{"tags.sl.train_seconds": ["0.25", "1.5", None, "0.75"]})
+    table = compare_table(tagged).set_index("run")
+    shares = dict(zip(tagged["run_id"].str[:8], tagged["tags.sl.train_seconds"], strict=True))
+    wall = compare_table(frame).set_index("run")["seconds"]
+    for run, share in shares.items():
+        expected = wall[run] if pd.isna(share) else float(share)
+        assert table.loc[run, "seconds"] == pytest.approx(expected)

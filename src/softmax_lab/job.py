@@ -92,7 +92,13 @@ def _log_params(rec: tracking.RunRecorder, result: TrainResult) -> None:
     """θ (or W1, W2) as ``params/<name>.npy``, with their SHA-256 as ``sl.sha256.<name>`` tags."""
     for name, array in result.params.items():
         rec.log_array(name, array)
-    rec.set_tags({f"sl.sha256.{name}": array_sha256(a) for name, a in result.params.items()})
+    rec.set_tags(
+        {
+            **{f"sl.sha256.{name}": array_sha256(a) for name, a in result.params.items()},
+            # the run's own training time (a fused run's share): what compare shows as seconds
+            "sl.train_seconds": f"{sum(m.seconds for m in result.history):.4f}",
+        }
+    )
 
 
 def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:

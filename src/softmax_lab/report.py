@@ -95,8 +95,10 @@ def compare_table(
         that vary across ``df`` (numeric where they are numbers; ``optim.lr``,
         ``optim.batch_size``, ``optim.epochs`` when none varies), then the last epoch's
         ``train/loss``, ``train/error``, ``test/loss``, ``test/error``, and ``seconds``: the
-        run's wall time, end minus start (NaN while it runs), which includes loading data and
-        logging, not only the epochs.
+        run's own training time, the sum of its epochs' ``epoch_seconds`` (tag
+        ``sl.train_seconds``; for a fused run, its share of the fused epochs); for runs without
+        that tag (failed before finishing, or older), the wall time end minus start, which
+        includes loading data and logging (NaN while it runs).
 
     Raises
     ------
@@ -145,7 +147,9 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
         table[key] = pd.to_numeric(column(f"metrics.{key}"), errors="coerce")
     started = pd.to_datetime(column("start_time"), utc=True)
     ended = pd.to_datetime(column("end_time"), utc=True)
-    table["seconds"] = (ended - started).dt.total_seconds()
+    wall = (ended - started).dt.total_seconds()
+    trained = pd.to_numeric(column("tags.sl.train_seconds"), errors="coerce")
+    table["seconds"] = trained.fillna(wall)
 
     # not-shown params (and metrics beyond the four) are valid sort keys too, from df itself
     hidden = {
