@@ -65,7 +65,10 @@ class SweepProgress:
             self._bar = tqdm(total=total, desc="sweep", unit="job", position=0)
 
     def start(self, label: str) -> None:
-        line = f"[job {self.done + 1}/{self.total}] {label}"
+        self.write(f"[job {self.done + 1}/{self.total}] {label}")
+
+    def write(self, line: str) -> None:
+        """A line above the bar (on a TTY), or a plain line."""
         if self._bar is not None:
             self._bar.write(line, file=self.stream)
         else:

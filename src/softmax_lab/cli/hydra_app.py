@@ -56,11 +56,14 @@ def job_context(cfg: DictConfig, *, table: EpochTable | None) -> tuple[Config, J
 
 def report_outcome(outcome: JobOutcome) -> None:
     """One line per finished job, and the sweep bar's tick."""
-    print(
-        f"run {outcome.run_id}: {outcome.status}"
-        + (f" ({outcome.reason})" if outcome.reason else "")
+    line = f"run {outcome.run_id}: {outcome.status}" + (
+        f" ({outcome.reason})" if outcome.reason else ""
     )
     sweep = state.current[0] if state.current else None
+    if sweep is not None and sweep.progress is not None:
+        sweep.progress.write(line)  # above the sweep's bar, not through it
+    else:
+        print(line, flush=True)
     if sweep is not None:
         if sweep.progress is not None:
             sweep.progress.finish(outcome.status)
