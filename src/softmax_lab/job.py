@@ -25,7 +25,14 @@ from softmax_lab.fused import FusedPlan
 from softmax_lab.model import Hypothesis, build_model
 from softmax_lab.run_pictures import PictureJob, PictureWorker, finish_with_pictures
 from softmax_lab.timings import phase
-from softmax_lab.trainer import DivergenceError, EpochMetrics, TrainResult, seeded_rngs, train
+from softmax_lab.trainer import (
+    EVAL_CHUNK,
+    DivergenceError,
+    EpochMetrics,
+    TrainResult,
+    seeded_rngs,
+    train,
+)
 
 __all__ = [
     "JobContext",
@@ -84,7 +91,10 @@ def array_sha256(array: np.ndarray) -> str:
 def _predict(model: Any, X: np.ndarray) -> np.ndarray:
     """Arg-max class of every row, in chunks (bounded memory)."""
     return np.concatenate(
-        [model.forward(X[i : i + 8192]).argmax(axis=1) for i in range(0, X.shape[0], 8192)]
+        [
+            model.forward(X[i : i + EVAL_CHUNK]).argmax(axis=1)
+            for i in range(0, X.shape[0], EVAL_CHUNK)
+        ]
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,20 +39,18 @@ def user_overrides(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.startswith(INTERNAL_OVERRIDES)]
 
 
-def job_context(cfg: DictConfig, *, table: EpochTable | None) -> tuple[Config, JobContext]:
-    """The job's Config and its context (output dir, job number, overrides) from Hydra."""
+def job_context() -> JobContext:
+    """The running job's context (output dir, job number, overrides) from Hydra."""
     from softmax_lab.job import JobContext  # MLflow loads only when a job runs
 
     hc = HydraConfig.get()
     sweep = state.current[0] if state.current else None
-    ctx = JobContext(
+    return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
         overrides=user_overrides(list(hc.overrides.task)),
-        on_epoch=table,
         pictures=sweep.pictures if sweep is not None else None,
     )
-    return to_config(cfg), ctx
 
 
 def report_outcome(outcome: JobOutcome) -> None:
@@ -76,15 +75,13 @@ def task(cfg: DictConfig) -> JobOutcome:
     from softmax_lab.job import run_job, run_name
 
     sweep = state.current[0] if state.current else None
-    overrides = user_overrides(list(HydraConfig.get().overrides.task))
-    label = run_name(to_config(cfg), overrides)
+    config, ctx = to_config(cfg), job_context()
+    label = run_name(config, ctx.overrides)
     if sweep is not None and sweep.progress is not None:
         sweep.progress.start(label)
-    epochs = int(cfg.optim.epochs)
-    table = EpochTable(epochs, title="" if sweep else f"run: {label}")
+    table = EpochTable(config.optim.epochs, title="" if sweep else f"run: {label}")
     try:
-        config, ctx = job_context(cfg, table=table)
-        outcome = run_job(config, ctx)
+        outcome = run_job(config, replace(ctx, on_epoch=table))
     finally:
         table.close()
     report_outcome(outcome)

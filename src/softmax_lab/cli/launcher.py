@@ -123,8 +123,7 @@ class FusedLauncher(Launcher):
         from softmax_lab.job import OpenJob, close_job, open_job, run_fused
 
         def open_task(cfg: DictConfig) -> OpenJob:
-            config, ctx = job_context(cfg, table=None)
-            return open_job(config, ctx)
+            return open_job(to_config(cfg), job_context())
 
         # open every job's run under its own Hydra output dir, as a separate run would
         rets = {i: self._run(cfgs[i], open_task) for i in group}
