@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from servers import clean_env
 
@@ -38,15 +39,20 @@ BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught m
 
 
 def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -> str:
-    """Wait until one job has FINISHED and the next is RUNNING; return the running run's id."""
+    """Wait until one job has FINISHED and the next is training; return the training run's id.
+
+    A RUNNING run that already has its ``sl.sha256.theta`` tag is trained and only waits for
+    its pictures (the worker will close it FINISHED), so it does not count as under way.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         if _has_experiment(uri):
             jobs = tracking.runs_frame(uri, "r")
-            running = jobs.loc[jobs["status"] == "RUNNING", "run_id"]
-            if (jobs["status"] == "FINISHED").sum() >= 1 and len(running) == 1:
-                return str(running.iloc[0])
+            trained = jobs.get("tags.sl.sha256.theta", pd.Series(index=jobs.index, dtype=object))
+            training = jobs.loc[(jobs["status"] == "RUNNING") & trained.isna(), "run_id"]
+            if (jobs["status"] == "FINISHED").sum() >= 1 and len(training) == 1:
+                return str(training.iloc[0])
         time.sleep(0.1)
     raise AssertionError("no job was running after a finished one in time")
 
