@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from test_cli import METRICS, cli
 
 from softmax_lab import tracking
 from softmax_lab.cli.launcher import fusion_groups
 from softmax_lab.config import Config, DatasetConfig, ModelConfig, OptimConfig
 
-GRID = ("optim.lr=0.05,0.2,0.5", "optim.epochs=2,3", "optim.batch_size=50")
+# two batch sizes: two fused groups, trained side by side in two threads
+GRID = ("optim.lr=0.05,0.2,0.5", "optim.epochs=2,3", "optim.batch_size=50,100")
 
 
 def _sweep(tmp: Path, digits_dir: Path, *extra: str, check: bool = True):
@@ -30,12 +33,33 @@ def _sweep(tmp: Path, digits_dir: Path, *extra: str, check: bool = True):
     )
 
 
-def _by_config(uri: str) -> dict[tuple[str, str], dict]:
+def _by_config(uri: str) -> dict[tuple[str, str, str], dict]:
     jobs = tracking.runs_frame(uri, "f")
     return {
-        (row["params.optim.lr"], row["params.optim.epochs"]): row.to_dict()
+        (row["params.optim.lr"], row["params.optim.epochs"], row["params.optim.batch_size"]): (
+            row.to_dict()
+        )
         for _, row in jobs.iterrows()
     }
+
+
+def _hydra_files(job_dir: Path) -> dict[str, Any]:
+    """A job's .hydra files, loaded, without what differs between two sweeps' stores and
+    directories (tracking keys and overrides, sweep dir, launcher, output dir, cwd)."""
+    files = {
+        name: yaml.safe_load((job_dir / ".hydra" / name).read_text())
+        for name in ("config.yaml", "hydra.yaml", "overrides.yaml")
+    }
+    files["config.yaml"].pop("tracking")
+    files["overrides.yaml"] = [o for o in files["overrides.yaml"] if not o.startswith("tracking")]
+    h = files["hydra.yaml"]["hydra"]
+    for key in ("sweep", "launcher", "overrides"):
+        h.pop(key)
+    h["job"].pop("override_dirname")
+    h["runtime"]["choices"].pop("hydra/launcher")
+    h["runtime"]["output_dir"] = Path(h["runtime"]["output_dir"]).name
+    h["runtime"].pop("cwd")
+    return files
 
 
 def test_fusion_groups_split_by_everything_but_lr_and_epochs() -> None:
@@ -62,11 +86,11 @@ def test_fused_sweep_equals_basic_sweep(tmp_path: Path, digits_dir: Path) -> Non
     fused_dir.mkdir()
     basic_dir.mkdir()
     out = _sweep(fused_dir, digits_dir, *GRID).stdout
-    assert "[fused group" in out and "6 jobs, 3 step sizes side by side" in out
+    assert out.count("6 jobs, 3 step sizes side by side") == 2
     _sweep(basic_dir, digits_dir, *GRID, "hydra/launcher=basic")
     fused = _by_config(f"sqlite:///{fused_dir / 'mlflow.db'}")
     basic = _by_config(f"sqlite:///{basic_dir / 'mlflow.db'}")
-    assert fused.keys() == basic.keys() and len(fused) == 6
+    assert fused.keys() == basic.keys() and len(fused) == 12
     deviation = 0.0
     for key, f in fused.items():
         b = basic[key]
@@ -105,9 +129,11 @@ def test_fused_sweep_equals_basic_sweep(tmp_path: Path, digits_dir: Path) -> Non
             )
         )
         np.testing.assert_allclose(tf, tb, atol=1e-5)
-    # every fused job still has its own Hydra output directory with its composed config
-    for n in range(6):
-        assert (fused_dir / "multirun" / str(n) / ".hydra" / "config.yaml").is_file()
+    # every fused job still has its own Hydra output directory, with the files Hydra writes
+    for n in range(12):
+        fused_job, basic_job = fused_dir / "multirun" / str(n), basic_dir / "multirun" / str(n)
+        assert _hydra_files(fused_job) == _hydra_files(basic_job)
+        assert (fused_job / "softmax-lab.log").is_file()
     print(f"max loss deviation fused vs basic: {deviation:.2e}")
 
 
@@ -123,9 +149,9 @@ def test_diverging_job_in_a_fused_group_fails_alone(tmp_path: Path, digits_dir: 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "[fused group" in proc.stdout
     jobs = _by_config(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert jobs[("1e+38", "3")]["status"] == "FAILED"
-    assert "diverged" in jobs[("1e+38", "3")]["tags.sl.failure_reason"]
-    for ok in (("0.1", "3"), ("0.3", "3")):
+    assert jobs[("1e+38", "3", "100")]["status"] == "FAILED"
+    assert "diverged" in jobs[("1e+38", "3", "100")]["tags.sl.failure_reason"]
+    for ok in (("0.1", "3", "100"), ("0.3", "3", "100")):
         assert jobs[ok]["status"] == "FINISHED"
         history = tracking.metric_history(
             f"sqlite:///{tmp_path / 'mlflow.db'}", jobs[ok]["run_id"], "test/error"
@@ -139,7 +165,7 @@ def test_rerun_of_a_fused_run_reproduces_exactly_in_fused_mode(
 ) -> None:
     _sweep(tmp_path, digits_dir, "optim.lr=0.05,0.5", "optim.epochs=1,3", "optim.shuffle=true")
     jobs = _by_config(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run_id = jobs[("0.05", "1")]["run_id"]  # the shorter job of its block: a prefix snapshot
+    run_id = jobs[("0.05", "1", "100")]["run_id"]  # the shorter job of its block: a prefix snapshot
     out = cli(
         "rerun", run_id, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path
     ).stdout

@@ -38,6 +38,7 @@ from softmax_lab.tracking import (
     runs_frame,
     start_sweep_run,
 )
+from softmax_lab.tracking.store import _retry_locked
 from softmax_lab.trainer import EpochMetrics
 
 
@@ -277,13 +278,68 @@ def test_run_recorder_logs_params_tags_epochs_and_arrays(
     assert png.read_bytes() == b"not really a png"
 
 
-def test_run_recorder_writes_each_epoch_through_at_once(store: tuple[str, str]) -> None:
+def test_run_recorder_with_flush_seconds_0_writes_each_epoch_through_at_once(
+    store: tuple[str, str],
+) -> None:
     uri, experiment_id = store
-    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={})
+    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0)
     rec.log_epoch(epoch_metrics(1))
     # another client (as another process would) sees the epoch before the run ends
     assert metric_history(uri, rec.run_id, "test/error") == [(1, 0.75)]
     rec.finish()
+
+
+def test_run_recorder_batches_fast_epochs_and_writes_them_all_at_finish(
+    store: tuple[str, str],
+) -> None:
+    uri, experiment_id = store
+    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=60)
+    for e in (1, 2, 3):
+        rec.log_epoch(epoch_metrics(e))
+    rec.set_tags({"sl.config_hash": "abc"}, defer=True)
+    assert metric_history(uri, rec.run_id, "test/error") == []  # held: one write, not three
+    assert "sl.config_hash" not in MlflowClient(uri).get_run(rec.run_id).data.tags
+    rec.finish()
+    run = MlflowClient(uri).get_run(rec.run_id)
+    assert [step for step, _ in metric_history(uri, rec.run_id, "test/error")] == [1, 2, 3]
+    assert run.data.tags["sl.config_hash"] == "abc"
+    assert run.info.status == "FINISHED"
+
+
+def test_run_recorder_writes_an_epoch_at_once_when_the_last_write_is_old(
+    store: tuple[str, str],
+) -> None:
+    uri, experiment_id = store
+    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0.2)
+    time.sleep(0.25)  # a slow epoch
+    rec.log_epoch(epoch_metrics(1))
+    assert metric_history(uri, rec.run_id, "test/error") == [(1, 0.75)]
+    rec.log_epoch(epoch_metrics(2))  # right after a write: waits for a later one
+    assert len(metric_history(uri, rec.run_id, "test/error")) == 1
+    time.sleep(0.25)
+    rec.log_epoch(epoch_metrics(3))  # writes itself and the epoch that waited
+    assert [step for step, _ in metric_history(uri, rec.run_id, "test/error")] == [1, 2, 3]
+    rec.finish()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(KeyboardInterrupt, "KILLED"), (RuntimeError, "FAILED")]
+)
+def test_an_interrupted_or_failed_run_keeps_every_pending_epoch(
+    store: tuple[str, str], error: type[BaseException], status: str
+) -> None:
+    uri, experiment_id = store
+    with (
+        pytest.raises(error),
+        RunRecorder.start(
+            uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=60
+        ) as rec,
+    ):
+        for e in (1, 2):
+            rec.log_epoch(epoch_metrics(e))
+        raise error("stop")
+    assert MlflowClient(uri).get_run(rec.run_id).info.status == status
+    assert [step for step, _ in metric_history(uri, rec.run_id, "train/loss")] == [1, 2]
 
 
 def test_context_manager_marks_run_failed_with_the_reason(store: tuple[str, str]) -> None:
@@ -473,19 +529,19 @@ def test_retry_locked_retries_only_a_locked_database() -> None:
             raise MlflowException("(sqlite3.OperationalError) database is locked")
         return "written"
 
-    assert tracking._retry_locked("test write", flaky) == "written"
+    assert _retry_locked("test write", flaky) == "written"
     assert len(calls) == 3
 
     def broken() -> None:
         raise MlflowException("no such table: runs")
 
     with pytest.raises(MlflowException, match="no such table"):
-        tracking._retry_locked("test write", broken)
+        _retry_locked("test write", broken)
 
 
 def test_log_epoch_waits_out_another_writers_lock(store: tuple[str, str], tmp_path: Path) -> None:
     uri, experiment_id = store
-    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={})
+    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0)
     locked = threading.Event()
 
     def hold_write_lock() -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,9 @@ import yaml
 from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
 from softmax_lab.datasets import Dataset, load_dataset
-from softmax_lab.fused import FusedPlan
+from softmax_lab.fused import FusedJobResult, FusedPlan
 from softmax_lab.model import Hypothesis, build_model
-from softmax_lab.run_pictures import PictureJob, PictureWorker, finish_with_pictures
+from softmax_lab.run_pictures import PictureJob, render
 from softmax_lab.timings import phase
 from softmax_lab.trainer import (
     EVAL_CHUNK,
@@ -39,6 +41,7 @@ __all__ = [
     "JobOutcome",
     "OpenJob",
     "array_sha256",
+    "close_group",
     "close_job",
     "load_job_data",
     "open_job",
@@ -46,6 +49,7 @@ __all__ = [
     "run_fused_replay",
     "run_job",
     "run_name",
+    "train_group",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,7 +64,7 @@ class JobContext:
     overrides: Sequence[str] = ()
     extra_tags: dict[str, str] = field(default_factory=dict)
     on_epoch: Callable[[EpochMetrics], None] | None = None  # the CLI's progress display
-    pictures: PictureWorker | None = None  # draws and closes in the background (sweeps)
+    experiment_id: str | None = None  # set when the caller prepared the store (a sweep)
 
 
 @dataclass(frozen=True)
@@ -107,13 +111,14 @@ def _log_params(rec: tracking.RunRecorder, result: TrainResult) -> None:
             **{f"sl.sha256.{name}": array_sha256(a) for name, a in result.params.items()},
             # the run's own training time (a fused run's share): what compare shows as seconds
             "sl.train_seconds": f"{sum(m.seconds for m in result.history):.4f}",
-        }
+        },
+        defer=True,  # written with the run's last metrics, when it is finished
     )
 
 
 def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:
     """What the run's pictures need: history, templates and the test confusion matrix."""
-    from softmax_lab.plots import confusion_matrix  # pure NumPy; no matplotlib
+    from softmax_lab.run_plots import confusion_matrix
 
     assert job.data is not None
     if job.cfg.model.name == "softmax":
@@ -125,8 +130,6 @@ def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:
     data = job.data
     cm = confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
     return PictureJob(
-        uri=job.rec.uri,
-        run_id=job.rec.run_id,
         plot_dir=job.ctx.output_dir / "plots",
         history=[m.as_dict() for m in result.history],
         templates=np.ascontiguousarray(templates),
@@ -162,7 +165,7 @@ class OpenJob:
     outcome: JobOutcome | None = None  # set once the job has ended
 
     def log_epoch(self, m: EpochMetrics) -> None:
-        """Record one epoch: one batch write per epoch, so what was trained is on disk."""
+        """Record one epoch (written in batches; see ``tracking.RunRecorder``)."""
         self.history.append(m)
         with phase("logging"):
             self.rec.log_epoch(m)
@@ -172,12 +175,14 @@ class OpenJob:
     def kill(self) -> None:
         """Close the run as KILLED (Ctrl-C, SIGTERM): never left RUNNING."""
         if self.outcome is None:
-            self.rec.finish("KILLED", reason="interrupted")
+            if self.rec.status is None:
+                self.rec.finish("KILLED", reason="interrupted")
             self.outcome = JobOutcome("KILLED", self.rec.run_id, "interrupted", self.history)
 
 
 def _fail(job: OpenJob, reason: str) -> JobOutcome:
-    job.rec.finish("FAILED", reason=reason)
+    if job.rec.status is None:  # not closed already by a finish that failed half-way
+        job.rec.finish("FAILED", reason=reason)
     job.outcome = JobOutcome("FAILED", job.rec.run_id, reason, job.history)
     return job.outcome
 
@@ -195,7 +200,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
     """
     validate(cfg)
     uri = tracking.resolve_uri(cfg.tracking.uri)
-    experiment_id = tracking.prepare_store(uri, cfg.tracking.experiment)
+    experiment_id = ctx.experiment_id or tracking.prepare_store(uri, cfg.tracking.experiment)
     tags = {
         "sl.role": "job",
         "sl.overrides": " ".join(ctx.overrides),
@@ -228,7 +233,8 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
             {
                 "sl.dataset_fingerprint": job.data.fingerprint,
                 "sl.config_hash": config_hash(cfg, job.data.fingerprint),
-            }
+            },
+            defer=True,  # with the first epoch's metrics
         )
     except (KeyboardInterrupt, SystemExit):
         job.kill()
@@ -258,21 +264,34 @@ def close_job(
         with phase("logging"):
             _log_params(job.rec, result)
         with phase("pictures"):
-            pictures = _picture_job(job, model, result)
+            _log_pictures(job, model, result)
+        with phase("logging"):
+            job.rec.finish("FINISHED")
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise
     except Exception as e:
         log.exception("logging the job's outputs failed")
         return _fail(job, f"{type(e).__name__}: {e}")
-    # the pictures' writer closes the run FINISHED once they are logged
     job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
-    with phase("pictures"):
-        if job.ctx.pictures is not None:
-            job.ctx.pictures.submit(pictures)
-        else:
-            finish_with_pictures(pictures)
     return job.outcome
+
+
+def _log_pictures(job: OpenJob, model: Any, result: TrainResult) -> None:
+    """Draw the run's pictures and log them under ``plots/``.
+
+    A picture that fails to draw does not fail a trained run: the run is still FINISHED, with
+    the problem in its tag ``sl.pictures_error``.
+    """
+    try:
+        paths = render(_picture_job(job, model, result))
+    except Exception as e:  # pictures are a view of the run, not the run
+        problem = f"{type(e).__name__}: {e}"
+        log.warning("pictures of run %s failed: %s", job.rec.run_id, problem)
+        job.rec.set_tags({"sl.pictures_error": problem[:500]}, defer=True)
+        return
+    for path in paths:
+        job.rec.log_file(path, "plots")
 
 
 def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
@@ -328,15 +347,52 @@ def run_fused(plan: FusedPlan, jobs: dict[int, OpenJob]) -> dict[int, JobOutcome
     The jobs share data, batch size, shuffling and seed (the first job's are used). Plan jobs
     without an open job are trained but not recorded (a rerun replaying a whole group).
     """
-    from softmax_lab.fused import train_fused
-    from softmax_lab.model import SoftmaxRegression
+    try:
+        results = train_group(plan, jobs)
+    except Exception as e:  # not a diverged job (those fail alone) but the group: all fail
+        log.exception("fused training failed")
+        return {j: close_job(job, error=e) for j, job in jobs.items()}
+    return close_group(jobs, results)
 
+
+def train_group(
+    plan: FusedPlan,
+    jobs: dict[int, OpenJob],
+    *,
+    lock: AbstractContextManager[Any] | None = None,
+    stop: threading.Event | None = None,
+) -> list[FusedJobResult]:
+    """Train a fused plan, logging each job's epochs as they come; ``close_group`` ends them.
+
+    Parameters
+    ----------
+    plan : FusedPlan
+    jobs : dict
+        Plan job index → its open job.
+    lock : context manager, optional
+        Held while writing to the store, when other groups train in other threads; the
+        training itself runs outside it.
+    stop : threading.Event, optional
+        Once set, training stops at the next epoch (as on Ctrl-C, which only reaches the main
+        thread): the jobs are closed KILLED and ``KeyboardInterrupt`` is raised.
+    """
+    from softmax_lab.fused import train_fused
+
+    guard = lock if lock is not None else nullcontext()
     first = next(iter(jobs.values()))
     data, cfg = first.data, first.cfg
     assert data is not None
+
+    def on_epoch(j: int, m: EpochMetrics) -> None:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt("stopped: the sweep was interrupted")
+        if j in jobs:
+            with guard:
+                jobs[j].log_epoch(m)
+
     try:
         with phase("training"):
-            results = train_fused(
+            return train_fused(
                 data.X_train,
                 data.y_train,
                 data.X_test,
@@ -346,16 +402,23 @@ def run_fused(plan: FusedPlan, jobs: dict[int, OpenJob]) -> dict[int, JobOutcome
                 n_classes=data.n_classes,
                 shuffle=cfg.optim.shuffle,
                 rng=seeded_rngs(cfg.seed)[1],
-                on_epoch=lambda j, m: jobs[j].log_epoch(m) if j in jobs else None,
+                on_epoch=on_epoch,
             )
     except (KeyboardInterrupt, SystemExit):
-        for job in jobs.values():
-            job.kill()
+        with guard:
+            for job in jobs.values():
+                job.kill()
         raise
+
+
+def close_group(jobs: dict[int, OpenJob], results: list[FusedJobResult]) -> dict[int, JobOutcome]:
+    """Close each job of a trained group: θ, pictures and FINISHED, or FAILED if it diverged."""
+    from softmax_lab.model import SoftmaxRegression
+
     outcomes = {}
     for j, job in jobs.items():
-        r = results[j]
-        if r.error is not None or r.theta is None:
+        r, data = results[j], job.data
+        if r.error is not None or r.theta is None or data is None:
             outcomes[j] = close_job(job, error=r.error)
             continue
         model = SoftmaxRegression(data.n_features, data.n_classes)

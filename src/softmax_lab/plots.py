@@ -1,20 +1,14 @@
-"""Pictures of runs and sweeps, written as PNG files for the tracking UI.
+"""Pictures of sweeps, written as PNG files for the tracking UI, drawn with matplotlib.
 
-Per run: learning curves (``plot_curves``), weights as image templates (``plot_templates``) and a
-confusion matrix (``plot_confusion``). Per sweep: a metric over the swept parameters
-(``plot_sweep_heatmap``) and every run's curve overlaid (``plot_overlaid_curves``).
+A metric over the swept parameters (``plot_sweep_heatmap``, the axes picked by ``choose_axes``)
+and every run's curve overlaid (``plot_overlaid_curves``). A run's own pictures (curves,
+templates, confusion matrix) are drawn without matplotlib by ``softmax_lab.run_plots``.
 
 Drawing uses matplotlib's object API on an Agg canvas: no pyplot and no backend switch, so a
 notebook's backend is untouched. Each picture is drawn under matplotlib's default style (a
-notebook's rcParams do not leak in) at a fixed pixel size that depends only on the input's shape,
-so the same input gives the same bytes.
-
-Cost, measured by ``benchmarks/plots.py``: per-run figures are laid out by hand in pixels (no
-layout engine), built once per layout and refilled by later calls (``_reuse``), and a confusion
-matrix's k² counts are pasted as one bitmap (``_stamp_labels``) instead of k² text artists;
-together these halve the warm cost of a run's three pictures. Matplotlib takes ~0.5 s to import,
-so it is imported inside the drawing functions: ``import softmax_lab.plots`` and the pure-NumPy
-helpers (``tile_images``, ``confusion_matrix``, ``choose_axes``) never load it.
+notebook's rcParams do not leak in), so the same input gives the same bytes. Matplotlib takes
+~0.5 s to import, so it is imported inside the drawing functions: ``import softmax_lab.plots``
+and ``choose_axes`` never load it.
 """
 
 from __future__ import annotations
@@ -24,40 +18,26 @@ import math
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
-    from matplotlib.image import FigureImage
 
-__all__ = [
-    "HISTORY_KEYS",
-    "choose_axes",
-    "confusion_matrix",
-    "plot_confusion",
-    "plot_curves",
-    "plot_overlaid_curves",
-    "plot_sweep_heatmap",
-    "plot_templates",
-    "tile_images",
-]
+__all__ = ["choose_axes", "plot_overlaid_curves", "plot_sweep_heatmap"]
 
 logger = logging.getLogger(__name__)
 
 PathLike: TypeAlias = str | os.PathLike[str]
 DPI = 100
-HISTORY_KEYS = ("epoch", "train_loss", "train_error", "test_loss", "test_error")
 MISSING_LABEL = "—"  # tick label of a parameter value that is missing (NaN/None) in a sweep
 
 
@@ -94,14 +74,8 @@ def _add_axes_px(fig: Figure, left: int, bottom: int, width: int, height: int) -
     return fig.add_axes((left / W, bottom / H, width / W, height / H))
 
 
-def _pin_axis_labels(ax: Axes, *, below: float = 30.0, left: float = 50.0) -> None:
-    """Place the axis labels ``below`` and ``left`` pixels off the axes' edges.
-
-    Matplotlib otherwise measures every tick label on each draw to keep its axis labels clear of
-    them (~8 ms per axis); the margins here fit tick labels of up to 6 characters.
-    """
-    ax.xaxis.set_label_coords(0.5, -below / ax.bbox.height)
-    ax.yaxis.set_label_coords(-left / ax.bbox.width, 0.5)
+# The lock serialises all drawing here: rcParams (the style) are shared state.
+_DRAWING_LOCK = threading.Lock()
 
 
 def _save(fig: Figure, path: PathLike, t0: float) -> Path:
@@ -112,477 +86,10 @@ def _save(fig: Figure, path: PathLike, t0: float) -> Path:
     return out
 
 
-@dataclass
-class _Picture:
-    """A built figure and the artists that each call refills with its data."""
-
-    fig: Figure
-    artists: dict[str, Any] = field(default_factory=dict)
-
-
-# Per-run pictures keep their figure for the next call with the same layout: building the axes,
-# ticks and colourbar costs about as much as drawing them, and a sweep's jobs (one process)
-# draw the same three layouts over and over. The cache keeps the most recently used few. The
-# lock serialises all drawing here: cached figures and rcParams (the style) are shared state.
-_PICTURES: OrderedDict[tuple[Hashable, ...], _Picture] = OrderedDict()
-_PICTURES_LOCK = threading.Lock()
-_PICTURES_KEPT = 8
-
-
-def _reuse(key: tuple[Hashable, ...], build: Callable[[], _Picture]) -> _Picture:
-    """The picture an earlier call built for ``key``, else ``build()``; hold the lock."""
-    picture = _PICTURES.pop(key, None) or build()
-    _PICTURES[key] = picture  # most recently used last
-    while len(_PICTURES) > _PICTURES_KEPT:
-        _PICTURES.popitem(last=False)
-    return picture
-
-
-def _stamp_labels(
-    fig: Figure,
-    rect: tuple[int, int, int, int],
-    strings: Sequence[str],
-    centres: Sequence[tuple[float, float]],
-    colours: Sequence[str],
-    *,
-    fontsize: float,
-) -> FigureImage:
-    """Draw many short labels as one overlay image instead of one ``Text`` artist each.
-
-    A ``Text`` costs ~0.5 ms to draw; a confusion matrix has k² of them. Here each distinct
-    string is rasterised once with the font Agg uses for text (same glyphs, same hinting), and
-    the bitmaps are pasted into one RGBA image placed on the figure pixel for pixel.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    rect : (left, bottom, width, height)
-        The overlay's place on the figure, in pixels from the lower-left corner.
-    strings : sequence of str
-        The labels (single line).
-    centres : sequence of (x, y)
-        Each label's centre in pixels from the overlay's top-left corner.
-    colours : sequence of matplotlib colours
-        Each label's colour.
-    fontsize : float
-        In points.
-
-    Returns
-    -------
-    matplotlib.image.FigureImage
-        The overlay; ``.remove()`` takes it off the figure.
-    """
-    from matplotlib.colors import to_rgb
-    from matplotlib.font_manager import FontProperties, findfont, get_font
-
-    left, bottom, width, height = rect
-    font = get_font(findfont(FontProperties(size=fontsize)))
-    font.clear()
-    font.set_size(fontsize, DPI)
-    # uint8 RGBA, transparent: Agg composites it as is, with no colour-mapping pass
-    overlay = np.zeros((height, width, 4), dtype=np.uint8)  # (H, W, 4)
-    glyphs: dict[str, NDArray[np.uint8]] = {}
-    for text, (cx, cy), colour in zip(strings, centres, colours, strict=True):
-        if text not in glyphs:
-            font.set_text(text, 0.0)
-            font.draw_glyphs_to_bitmap(antialiased=True)
-            alpha = np.asarray(font.get_image(), dtype=np.uint8)  # (h, w) glyph coverage
-            rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-            # crop to the ink so the label centres on its glyphs, not on the line box
-            if rows.size:
-                alpha = alpha[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-            glyphs[text] = alpha if rows.size else alpha[:0, :0]
-        glyph = glyphs[text]
-        gh, gw = glyph.shape
-        y0, x0 = round(cy - gh / 2), round(cx - gw / 2)
-        # clip to the overlay: a label wider than its cell must not wrap or raise
-        ys, xs = slice(max(y0, 0), min(y0 + gh, height)), slice(max(x0, 0), min(x0 + gw, width))
-        if ys.start >= ys.stop or xs.start >= xs.stop:
-            continue
-        overlay[ys, xs, :3] = [round(255 * v) for v in to_rgb(colour)]
-        overlay[ys, xs, 3] = glyph[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
-    return fig.figimage(overlay, xo=left, yo=bottom, origin="upper", zorder=3)
-
-
 def _text_colour(cmap: Colormap, fraction: float) -> str:
     """Black or white, whichever reads better on ``cmap(fraction)``."""
     r, g, b, _ = cmap(fraction)
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-
-
-# ---------------------------------------------------------------------------------------------
-# per run
-
-
-def plot_curves(
-    history: Sequence[Mapping[str, float]], path: PathLike, *, title: str | None = None
-) -> Path:
-    """Learning curves: loss (train vs test) and 0/1 error (train vs test) per epoch.
-
-    Parameters
-    ----------
-    history : sequence of mappings, one per epoch
-        Each with keys ``epoch, train_loss, train_error, test_loss, test_error`` (float), e.g.
-        ``[m.as_dict() for m in result.history]``. Non-finite values leave gaps.
-    path : str or path-like
-        Where the PNG goes (1000 × 400 pixels); its directory must exist.
-    title : str, optional
-        Figure title, e.g. the run name.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    t0 = time.perf_counter()
-    if len(history) == 0:
-        raise ValueError("history is empty: plot_curves needs at least one epoch")
-    for i, row in enumerate(history):
-        missing = [key for key in HISTORY_KEYS if key not in row]
-        if missing:
-            raise ValueError(
-                f"history[{i}] lacks {', '.join(map(repr, missing))}; "
-                f"each epoch needs keys {', '.join(HISTORY_KEYS)}"
-            )
-    col = {key: np.array([float(row[key]) for row in history]) for key in HISTORY_KEYS}  # (E,)
-    with _PICTURES_LOCK, _default_style():
-        pic = _reuse(("curves", bool(title)), lambda: _build_curves(titled=bool(title)))
-        for key in HISTORY_KEYS[1:]:
-            pic.artists[key].set_data(col["epoch"], col[key])
-        for ax in pic.fig.axes:
-            ax.relim()
-            ax.autoscale_view()
-        if title:
-            pic.artists["title"].set_text(title)
-        return _save(pic.fig, path, t0)
-
-
-def _build_curves(*, titled: bool) -> _Picture:
-    from matplotlib.ticker import MaxNLocator
-
-    pic = _Picture(_new_figure(1000, 400))
-    pic.fig.subplots_adjust(left=0.07, right=0.985, bottom=0.13, top=0.85 if titled else 0.91)
-    for j, (what, label) in enumerate((("loss", "mean softmax loss"), ("error", "0/1 error"))):
-        ax = pic.fig.add_subplot(1, 2, j + 1)
-        (pic.artists[f"train_{what}"],) = ax.plot([], [], "o-", ms=4, label="train")
-        (pic.artists[f"test_{what}"],) = ax.plot([], [], "s--", ms=4, label="test")
-        ax.set(xlabel="epoch", ylabel=label, title=what)
-        _pin_axis_labels(ax)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if titled:
-        pic.artists["title"] = pic.fig.suptitle("")
-    return pic
-
-
-def tile_images(
-    W: ArrayLike,
-    *,
-    shape: tuple[int, int] = (28, 28),
-    ncols: int,
-    pad: int = 1,
-    fill: float = math.nan,
-) -> NDArray[np.float64]:
-    """Tile the columns of ``W`` as images in a grid, row by row.
-
-    Parameters
-    ----------
-    W : array_like of shape (n, c)
-        c images of n = h·w pixels, one per column, each flattened row-major (as MNIST is).
-    shape : (h, w)
-        The image shape.
-    ncols : int
-        Tiles per grid row (at most c are used); the grid has ⌈c / ncols⌉ rows.
-    pad : int
-        Pixels of ``fill`` between neighbouring tiles (none around the outside).
-    fill : float
-        Value of the padding and of unused tiles in the last row; NaN draws as imshow's "bad"
-        colour.
-
-    Returns
-    -------
-    ndarray of shape (r·h + (r−1)·pad, q·w + (q−1)·pad), float64
-        With q = min(ncols, c) tile columns and r = ⌈c / q⌉ rows; column j of ``W`` is the tile at
-        grid row j // q, grid column j % q.
-    """
-    W = np.asarray(W)
-    if W.ndim != 2:
-        raise ValueError(f"W must be 2-D of shape (n, c), one image per column; got {W.shape}")
-    n, c = W.shape
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (h, w) with h, w >= 1, got {shape}")
-    h, w = shape
-    if n != h * w:
-        raise ValueError(
-            f"W has n={n} rows but shape={tuple(shape)} needs h*w={h * w}; "
-            f"pass shape=(h, w) with h*w == {n}"
-        )
-    if c < 1:
-        raise ValueError("W has no columns (c=0): nothing to tile")
-    if ncols < 1:
-        raise ValueError(f"ncols must be >= 1, got {ncols}")
-    if pad < 0:
-        raise ValueError(f"pad must be >= 0, got {pad}")
-    q = min(ncols, c)
-    r = -(-c // q)
-    padded = np.full((n, r * q), fill)  # (n, r·q): unused tiles hold fill
-    padded[:, :c] = W
-    grid = np.full((r, h + pad, q, w + pad), fill)
-    # (n, r·q) → (r·q, h, w) → (r, q, h, w) → (r, h, q, w): image rows interleave with grid columns
-    grid[:, :h, :, :w] = padded.T.reshape(r, q, h, w).transpose(0, 2, 1, 3)
-    out = grid.reshape(r * (h + pad), q * (w + pad))
-    return np.ascontiguousarray(out[: out.shape[0] - pad, : out.shape[1] - pad])
-
-
-def _square_shape(n: int) -> tuple[int, int] | None:
-    root = math.isqrt(n)
-    return (root, root) if root * root == n else None
-
-
-def plot_templates(
-    W: ArrayLike,
-    path: PathLike,
-    *,
-    shape: tuple[int, int] | None = None,
-    titles: Sequence[str] | None = None,
-    ncols: int = 5,
-    title: str | None = None,
-) -> Path:
-    """The columns of a weight matrix drawn as images ("templates"), e.g. θ or W1[:, :16].
-
-    One diverging colour map centred at 0 (``RdBu_r``, limits ±max|W|, red positive) and one
-    colourbar for all tiles; the tiles are one ``imshow`` of ``tile_images(W)`` (grey lines
-    between tiles), each labelled in its top-left corner.
-
-    Parameters
-    ----------
-    W : array_like of shape (n, c), float
-        One template per column, flattened row-major.
-    path : str or path-like
-        Where the PNG goes: 800 pixels wide, as tall as the tile grid needs (at most 744).
-    shape : (h, w), optional
-        The image shape, h·w = n. ``None`` takes √n × √n when n is a perfect square (28 × 28 for
-        MNIST) and otherwise, like ``(1, n)``, draws the c columns as a (c, n) heatmap, one row
-        per template.
-    titles : sequence of c str, optional
-        Tile labels; default the column index ``"0"``, ``"1"``, …
-    ncols : int
-        Tiles per grid row.
-    title : str, optional
-        Figure title.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    t0 = time.perf_counter()
-    W = np.asarray(W, dtype=np.float64)
-    if W.ndim != 2:
-        raise ValueError(f"W must be 2-D of shape (n, c), one template per column; got {W.shape}")
-    n, c = W.shape
-    labels = [str(j) for j in range(c)] if titles is None else list(titles)
-    if len(labels) != c:
-        raise ValueError(f"got {len(labels)} titles for the {c} columns of W; pass one per column")
-    tile_shape = shape if shape is not None else _square_shape(n)
-    if tile_shape is not None:
-        tile_images(W[:, :1], shape=tile_shape, ncols=1)  # validates shape against n
-        if tile_shape[0] == 1:  # one-pixel-high tiles: the strip heatmap shows them better
-            tile_shape = None
-    # (c, n), one row per template; or (H, W) tiles with NaN between them
-    image = W.T if tile_shape is None else tile_images(W, shape=tile_shape, ncols=ncols)
-    finite = np.abs(W[np.isfinite(W)])
-    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    key = ("templates", image.shape, tile_shape, min(ncols, c), bool(title))
-    with _PICTURES_LOCK, _default_style():
-        pic = _reuse(key, lambda: _build_templates(image.shape, tile_shape, ncols, c, bool(title)))
-        pic.artists["image"].set_data(image)
-        pic.artists["image"].set_clim(-vmax, vmax)
-        if tile_shape is None:
-            pic.artists["image"].axes.set_yticks(range(c), labels)
-        else:
-            for text, label in zip(pic.artists["labels"], labels, strict=True):
-                text.set_text(label)
-        if title:
-            pic.artists["title"].set_text(title)
-        return _save(pic.fig, path, t0)
-
-
-def _build_templates(
-    image_shape: tuple[int, ...],
-    tile_shape: tuple[int, int] | None,
-    ncols: int,
-    c: int,
-    titled: bool,
-) -> _Picture:
-    from matplotlib import colormaps
-
-    # pixel layout: 10 px margins, 90 px on the right for the colourbar, 34 px for a title
-    left, right, bottom, top = (10, 90, 10, 34) if tile_shape else (60, 90, 45, 34)
-    top = top if titled else 10
-    iw = 800 - left - right
-    if tile_shape is None:
-        ih = min(max(18 * c, 120), 600)
-    else:
-        ih = max(round(iw * image_shape[0] / image_shape[1]), 60)
-        if ih > 700:  # a tall grid: cap the height and narrow the image to keep pixels square
-            ih, iw = 700, round(700 * image_shape[1] / image_shape[0])
-    pic = _Picture(_new_figure(800, bottom + ih + top))
-    ax = _add_axes_px(pic.fig, left, bottom, iw, ih)
-    cmap = colormaps["RdBu_r"].with_extremes(bad="0.6")  # grey between tiles
-    pic.artists["image"] = im = ax.imshow(
-        np.zeros(image_shape), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest", aspect="auto"
-    )
-    if tile_shape is None:
-        ax.set_xlabel("feature index")
-    else:
-        ax.set_axis_off()
-        h, w = tile_shape
-        q = min(ncols, c)
-        box = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
-        # pixel (i, k) spans [k − ½, k + ½]: each label sits just inside its tile's corner
-        pic.artists["labels"] = [
-            ax.text(
-                j % q * (w + 1) + 0.1,
-                j // q * (h + 1) + 0.1,
-                "",
-                ha="left",
-                va="top",
-                fontsize=8,
-                bbox=box,
-            )
-            for j in range(c)
-        ]
-    pic.fig.colorbar(im, cax=_add_axes_px(pic.fig, left + iw + 12, bottom, 14, ih))
-    if titled:
-        pic.artists["title"] = pic.fig.suptitle("", y=1 - 6 / pic.fig.bbox.height, va="top")
-    return pic
-
-
-def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, k: int) -> NDArray[np.int64]:
-    """Count each (true class, predicted class) pair.
-
-    Parameters
-    ----------
-    y_true, y_pred : array_like of shape (m,), integer in 0..k−1
-    k : int
-        Number of classes.
-
-    Returns
-    -------
-    ndarray of shape (k, k), int64
-        Entry (i, j) counts the examples of class i predicted as j; rows sum to class sizes.
-    """
-    yt, yp = np.asarray(y_true), np.asarray(y_pred)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if yt.ndim != 1 or yt.shape != yp.shape:
-        raise ValueError(
-            f"y_true and y_pred must be 1-D of equal length; got shapes {yt.shape} and {yp.shape}"
-        )
-    for name, y in (("y_true", yt), ("y_pred", yp)):
-        if y.size == 0:
-            continue
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-        if y.min() < 0 or y.max() >= k:
-            raise ValueError(
-                f"{name} has labels outside 0..{k - 1}: min {y.min()}, max {y.max()} (is k={k} "
-                "the number of classes?)"
-            )
-    # one flat cell index per example, row-major; intp so k·y cannot overflow a uint8 label
-    cell = yt.astype(np.intp) * k + yp.astype(np.intp)
-    return np.bincount(cell, minlength=k * k).reshape(k, k).astype(np.int64)
-
-
-def plot_confusion(
-    cm: ArrayLike,
-    path: PathLike,
-    *,
-    normalize: bool = True,
-    labels: Sequence[str] | None = None,
-    title: str | None = None,
-) -> Path:
-    """A confusion matrix as a heatmap with the count written in each cell (k ≤ 20).
-
-    Parameters
-    ----------
-    cm : array_like of shape (k, k), non-negative integer
-        Counts, rows true class, columns predicted class (``confusion_matrix``'s output).
-    path : str or path-like
-        Where the PNG goes (600 × 520 pixels).
-    normalize : bool
-        Colour each cell by its fraction of the true class (row), so errors on small classes
-        show; ``False`` colours by raw count. The cell text is the count either way.
-    labels : sequence of k str, optional
-        Class names for the ticks (drawn for k ≤ 30), a few characters each (the layout is
-        fixed); default ``"0"``, ``"1"``, …
-    title : str, optional
-        Figure title; default the number of examples and the error rate.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    t0 = time.perf_counter()
-    cm = np.asarray(cm)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
-        raise ValueError(f"cm must be a square (k, k) matrix with k >= 1, got shape {cm.shape}")
-    if not np.issubdtype(cm.dtype, np.integer) or (cm < 0).any():
-        raise ValueError(f"cm must hold non-negative integer counts, got dtype {cm.dtype}")
-    k = cm.shape[0]
-    names = tuple(str(j) for j in range(k)) if labels is None else tuple(labels)
-    if len(names) != k:
-        raise ValueError(f"got {len(names)} labels for a {k}×{k} matrix; pass one per class")
-    total = int(cm.sum())
-    if normalize:
-        rows = cm.sum(axis=1, keepdims=True)  # (k, 1)
-        colour = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)  # (k, k)
-        vmax = 1.0
-    else:
-        colour, vmax = cm.astype(np.float64), max(float(cm.max()), 1.0)
-    if title is None:
-        error = 1 - np.trace(cm) / total if total else math.nan
-        title = f"confusion matrix: {total} examples, error {error:.4f}"
-    with _PICTURES_LOCK, _default_style():
-        pic = _reuse(("confusion", names, normalize), lambda: _build_confusion(names, normalize))
-        pic.artists["image"].set_data(colour)
-        pic.artists["image"].set_clim(0, vmax)
-        pic.artists["title"].set_text(title)
-        if "counts" in pic.artists:
-            pic.artists.pop("counts").remove()
-        if k <= 20:
-            cmap = pic.artists["image"].get_cmap()
-            cells = [(i, j) for i in range(k) for j in range(k)]
-            pic.artists["counts"] = _stamp_labels(
-                pic.fig,
-                (60, 55, 430, 425),
-                [str(cm[i, j]) for i, j in cells],
-                [((j + 0.5) * 430 / k, (i + 0.5) * 425 / k) for i, j in cells],
-                [_text_colour(cmap, colour[i, j] / vmax) for i, j in cells],
-                fontsize=9 if k <= 10 else 7,
-            )
-        return _save(pic.fig, path, t0)
-
-
-def _build_confusion(names: tuple[str, ...], normalize: bool) -> _Picture:
-    k = len(names)
-    pic = _Picture(_new_figure(600, 520))
-    ax = _add_axes_px(pic.fig, 60, 55, 430, 425)
-    pic.artists["image"] = im = ax.imshow(
-        np.zeros((k, k)), cmap="Blues", vmin=0, vmax=1, interpolation="nearest", aspect="auto"
-    )
-    if k <= 30:
-        ax.set_xticks(range(k), names)
-        ax.set_yticks(range(k), names)
-    ax.set(xlabel="predicted class", ylabel="true class")
-    _pin_axis_labels(ax, left=36.0)
-    pic.artists["title"] = ax.set_title("")
-    label = "fraction of true class" if normalize else "count"
-    pic.fig.colorbar(im, cax=_add_axes_px(pic.fig, 505, 55, 14, 425), label=label)
-    return pic
 
 
 # ---------------------------------------------------------------------------------------------
@@ -730,7 +237,7 @@ def plot_sweep_heatmap(
     )
     text[runs == 0] = ""
     title = title or f"{metric} over {len(df)} run{'s' if len(df) > 1 else ''}"
-    with _PICTURES_LOCK, _default_style():
+    with _DRAWING_LOCK, _default_style():
         if x is not None and y is None:
             return _draw_bars(xl, mean[0, 0], text[0, 0], x, metric, title, path, t0)
         return _draw_heatmaps(mean, text, (xl, yl, fl), (x, y, facet), metric, title, path, t0)
@@ -887,7 +394,7 @@ def plot_overlaid_curves(
     from matplotlib import colormaps
     from matplotlib.ticker import MaxNLocator
 
-    with _PICTURES_LOCK, _default_style():
+    with _DRAWING_LOCK, _default_style():
         fig = _new_figure(900, 500)
         ax = _add_axes_px(fig, 75, 55, 560, 500 - 55 - (40 if title else 20))
         for rank, name in enumerate(ranked):

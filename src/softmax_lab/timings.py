@@ -4,12 +4,19 @@
 phases nested inside it (so per-epoch logging inside training counts as logging). Totals are
 written as JSON at exit when ``SOFTMAX_LAB_TIMINGS=PATH`` is set; otherwise nothing is kept
 but a few floats.
+
+Fused groups train in worker threads while the main thread times the whole parallel section
+as ``training``. So a worker thread's own ``training`` is not added (it would count the same
+wall time twice), and the time a worker spends in any other phase (logging its epochs) is
+added to that phase *and* taken off ``training``, as if nothing else ran meanwhile: the
+training figure is never flattered by work done in parallel with it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,21 +27,38 @@ __all__ = ["dump", "mark", "phase", "totals"]
 
 _totals: defaultdict[str, float] = defaultdict(float)
 _marks: dict[str, float] = {}
-_stack: list[list[float]] = []  # per open phase: [start, time spent in nested phases]
+_local = threading.local()  # .stack per thread: [start, time spent in nested phases] per phase
+_lock = threading.Lock()
+_worker_non_training = [0.0]  # seconds worker threads spent outside "training" phases
+
+
+def _stack() -> list[list[float]]:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    stack: list[list[float]] = _local.stack
+    return stack
 
 
 @contextmanager
 def phase(name: str) -> Iterator[None]:
     """Time a block as ``name``, exclusive of nested phases."""
-    _stack.append([time.perf_counter(), 0.0])
+    stack = _stack()
+    stack.append([time.perf_counter(), 0.0])
     try:
         yield
     finally:
-        start, nested = _stack.pop()
+        start, nested = stack.pop()
         elapsed = time.perf_counter() - start
-        _totals[name] += elapsed - nested
-        if _stack:
-            _stack[-1][1] += elapsed
+        own = elapsed - nested
+        in_worker = threading.current_thread() is not threading.main_thread()
+        with _lock:
+            if not in_worker:
+                _totals[name] += own
+            elif name != "training":
+                _totals[name] += own
+                _worker_non_training[0] += own
+        if stack:
+            stack[-1][1] += elapsed
 
 
 def mark(name: str) -> None:
@@ -43,7 +67,11 @@ def mark(name: str) -> None:
 
 
 def totals() -> dict[str, float]:
-    return dict(_totals)
+    with _lock:
+        out = dict(_totals)
+        if _worker_non_training[0]:
+            out["training"] = out.get("training", 0.0) - _worker_non_training[0]
+    return out
 
 
 def dump() -> None:

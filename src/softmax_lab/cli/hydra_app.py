@@ -39,17 +39,20 @@ def user_overrides(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.startswith(INTERNAL_OVERRIDES)]
 
 
-def job_context() -> JobContext:
-    """The running job's context (output dir, job number, overrides) from Hydra."""
-    from softmax_lab.job import JobContext  # MLflow loads only when a job runs
+def job_context(config: Config) -> JobContext:
+    """The running job's context (output dir, job number, overrides) from Hydra, and the
+    experiment id when the sweep already prepared the job's store."""
+    from softmax_lab import tracking  # MLflow loads only when a job runs
+    from softmax_lab.job import JobContext
 
     hc = HydraConfig.get()
     sweep = state.current[0] if state.current else None
+    where = (tracking.resolve_uri(config.tracking.uri), config.tracking.experiment)
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
         overrides=user_overrides(list(hc.overrides.task)),
-        pictures=sweep.pictures if sweep is not None else None,
+        experiment_id=sweep.experiment_ids.get(where) if sweep is not None else None,
     )
 
 
@@ -75,7 +78,8 @@ def task(cfg: DictConfig) -> JobOutcome:
     from softmax_lab.job import run_job, run_name
 
     sweep = state.current[0] if state.current else None
-    config, ctx = to_config(cfg), job_context()
+    config = to_config(cfg)
+    ctx = job_context(config)
     label = run_name(config, ctx.overrides)
     if sweep is not None and sweep.progress is not None:
         sweep.progress.start(label)

@@ -11,11 +11,12 @@ plus the tags ``sl.fused`` and ``sl.fused_group``. Any other job runs alone, exa
 from __future__ import annotations
 
 import logging
-import time
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
@@ -24,7 +25,14 @@ from omegaconf import DictConfig, open_dict
 
 from softmax_lab.cli import state
 from softmax_lab.cli.convert import to_config
+from softmax_lab.cli.hydra_app import report_outcome
+from softmax_lab.cli.hydra_job import run_job_light
 from softmax_lab.config import Config
+from softmax_lab.timings import phase
+
+if TYPE_CHECKING:
+    from softmax_lab.fused import FusedPlan
+    from softmax_lab.job import OpenJob
 
 __all__ = ["FusedLauncher", "FusedLauncherConf", "fusion_groups"]
 
@@ -107,26 +115,36 @@ class FusedLauncher(Launcher):
         assert self.task_function is not None
         cfgs = [self._job_config(o, initial_job_idx + i) for i, o in enumerate(job_overrides)]
         configs = [to_config(c) for c in cfgs]
+        groups = fusion_groups(configs)
         returns: dict[int, JobReturn] = {}
-        for group in fusion_groups(configs):
+        # every fused job's run is opened first, then the groups train side by side
+        opened = [self._open_group(g, cfgs, configs, returns) for g in groups if len(g) > 1]
+        self._train_groups([o for o in opened if o is not None], returns)
+        for group in groups:
             if len(group) == 1:
                 returns[group[0]] = self._run(cfgs[group[0]], self.task_function)
-            else:
-                returns.update(self._run_fused(group, cfgs, configs))
         return [returns[i] for i in range(len(cfgs))]
 
-    def _run_fused(
-        self, group: list[int], cfgs: list[DictConfig], configs: list[Config]
-    ) -> dict[int, JobReturn]:
-        from softmax_lab.cli.hydra_app import job_context, report_outcome
+    def _open_group(
+        self,
+        group: list[int],
+        cfgs: list[DictConfig],
+        configs: list[Config],
+        returns: dict[int, JobReturn],
+    ) -> _OpenGroup | None:
+        """Open each job's run under its own Hydra output dir, as a separate run would; plan
+        the group's training. None when no job of the group could start."""
+        from softmax_lab.cli.hydra_app import job_context
         from softmax_lab.fused import plan_fused
-        from softmax_lab.job import OpenJob, close_job, open_job, run_fused
+        from softmax_lab.job import close_job, open_job
 
         def open_task(cfg: DictConfig) -> OpenJob:
-            return open_job(to_config(cfg), job_context())
+            config = to_config(cfg)
+            return open_job(config, job_context(config))
 
-        # open every job's run under its own Hydra output dir, as a separate run would
-        rets = {i: self._run(cfgs[i], open_task) for i in group}
+        assert self.hydra_context is not None
+        rets = {i: run_job_light(self.hydra_context, open_task, cfgs[i]) for i in group}
+        returns.update(rets)
         jobs: dict[int, OpenJob] = {}
         for i, ret in rets.items():
             try:
@@ -138,7 +156,7 @@ class FusedLauncher(Launcher):
             if i not in live:
                 rets[i].return_value = close_job(job)
         if not live:
-            return rets
+            return None
         first = configs[live[0]]
         plan = plan_fused(
             [configs[i].optim.lr for i in live], [configs[i].optim.epochs for i in live]
@@ -146,7 +164,8 @@ class FusedLauncher(Launcher):
         group_id = uuid.uuid4().hex[:8]
         for j, i in enumerate(live):
             jobs[i].rec.set_tags(
-                {"sl.fused": "true", "sl.fused_group": f"{group_id} {plan.describe(j)}"}
+                {"sl.fused": "true", "sl.fused_group": f"{group_id} {plan.describe(j)}"},
+                defer=True,
             )
         print(
             f"[fused group {group_id}] {len(live)} jobs, {len(plan.lrs)} step sizes side by side, "
@@ -154,10 +173,58 @@ class FusedLauncher(Launcher):
             + ", ".join(f"lr={configs[i].optim.lr} E={configs[i].optim.epochs}" for i in live),
             flush=True,
         )
-        t0 = time.perf_counter()
-        outcomes = run_fused(plan, {j: jobs[i] for j, i in enumerate(live)})
-        log.info("fused group %s trained in %.2f s", group_id, time.perf_counter() - t0)
-        for j, i in enumerate(live):
-            rets[i].return_value = outcomes[j]
-            report_outcome(outcomes[j])
-        return rets
+        return _OpenGroup(group_id, plan, {j: jobs[i] for j, i in enumerate(live)}, live)
+
+    @staticmethod
+    def _train_groups(groups: list[_OpenGroup], returns: dict[int, JobReturn]) -> None:
+        """Train the groups at once, one thread each (with one BLAS thread each: the sweeper's
+        limit), so a sweep uses every core. Epochs are logged from the threads, one thread at a
+        time; each group's runs are closed here as it finishes. Ctrl-C (which only reaches this
+        thread) stops every group at its next epoch; their runs end KILLED."""
+        from softmax_lab.job import close_group, close_job, train_group
+
+        if not groups:
+            return
+        writes, stop = threading.Lock(), threading.Event()
+        pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")
+        futures = {
+            pool.submit(train_group, g.plan, g.jobs, lock=writes, stop=stop): g for g in groups
+        }
+        try:
+            with phase("training"):  # the wall time of all groups, minus the closing below
+                for future in as_completed(futures):
+                    g = futures[future]
+                    try:
+                        results = future.result()
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except Exception as e:  # not a diverged job but the group: all its jobs fail
+                        log.exception("fused group %s failed", g.group_id)
+                        with writes:
+                            outcomes = {j: close_job(job, error=e) for j, job in g.jobs.items()}
+                    else:
+                        with writes:
+                            outcomes = close_group(g.jobs, results)
+                    for j, i in enumerate(g.live):
+                        returns[i].return_value = outcomes[j]
+                        with writes:
+                            report_outcome(outcomes[j])
+        except BaseException:
+            stop.set()  # the other groups stop at their next epoch and close their runs
+            pool.shutdown(wait=True, cancel_futures=True)
+            with writes:
+                for g in groups:  # trained but not closed yet: never left RUNNING
+                    for job in g.jobs.values():
+                        job.kill()
+            raise
+        pool.shutdown()
+
+
+@dataclass
+class _OpenGroup:
+    """A fused group whose runs are open: what its thread trains."""
+
+    group_id: str
+    plan: FusedPlan
+    jobs: dict[int, OpenJob]  # plan job index → open job
+    live: list[int]  # sweep job index of each plan job

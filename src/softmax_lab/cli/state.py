@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from softmax_lab.cli.console import SweepProgress
@@ -17,7 +17,8 @@ class SweepState:
     sweep_id: str
     total: int
     progress: SweepProgress | None = None
-    pictures: Any = None  # the sweep's PictureWorker (softmax_lab.run_pictures)
+    # (resolved tracking URI, experiment) → experiment id, for the stores the sweeper prepared
+    experiment_ids: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 # configs the sweeper composed, keyed by the job's overrides, for the launcher to reuse

@@ -1,0 +1,90 @@
+"""Writing to any run by its id: the runs no ``RunRecorder`` holds.
+
+A sweep's parent run (started, reopened on resume, given the sweep's pictures, finished) and
+tags set on a run after it finished (e.g. a rerun's verdict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import RunTag
+from mlflow.exceptions import MlflowException
+
+from softmax_lab.tracking.reading import _reader, _run_error
+from softmax_lab.tracking.recorder import RunStatus, _chunks, _terminate
+from softmax_lab.tracking.store import _retry_locked, resolve_uri
+
+
+def start_sweep_run(
+    uri: str | None,
+    experiment_id: str,
+    *,
+    sweep_id: str,
+    run_name: str,
+    tags: Mapping[str, Any],
+) -> str:
+    """Create the RUNNING parent run of a sweep (``sl.role = "sweep"``); return its run id."""
+    client = MlflowClient(resolve_uri(uri))
+    all_tags = {**{k: str(v) for k, v in tags.items()}, "sl.role": "sweep", "sl.sweep_id": sweep_id}
+    run = _retry_locked(
+        f"create sweep run {run_name!r}",
+        lambda: client.create_run(experiment_id, run_name=run_name, tags=all_tags),
+    )
+    return str(run.info.run_id)
+
+
+def finish_run(
+    uri: str | None, run_id: str, status: RunStatus | str, reason: str | None = None
+) -> None:
+    """Terminate any run by id (e.g. a sweep's parent); ``reason`` sets ``sl.failure_reason``."""
+    _terminate(MlflowClient(resolve_uri(uri)), run_id, status, reason)
+
+
+def log_files(
+    uri: str | None, run_id: str, paths: Iterable[str | Path], artifact_path: str | None = None
+) -> None:
+    """Log local files into the artifact folder ``artifact_path`` of any run, open or finished.
+
+    For runs no ``RunRecorder`` holds, e.g. a sweep's parent run getting the sweep's pictures
+    after its jobs ended. Every file is checked before the first is logged.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path is not an existing file.
+    TrackingError
+        If ``run_id`` is not in the store.
+    """
+    files = [Path(p) for p in paths]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"log_files: expected existing files, missing {missing}")
+    uri = resolve_uri(uri)
+    client = MlflowClient(uri)
+    try:
+        client.get_run(run_id)
+        for f in files:
+            client.log_artifact(run_id, str(f), artifact_path=artifact_path)
+    except MlflowException as err:
+        raise _run_error(uri, run_id, err) from err
+
+
+def set_run_tags(uri: str | None, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Set (or overwrite) tags of any run by id, e.g. a verdict after the run finished."""
+    _, client = _reader(uri)
+    for chunk in _chunks([RunTag(k, str(v)) for k, v in tags.items()]):
+
+        def write(chunk: list[RunTag] = chunk) -> None:
+            client.log_batch(run_id, tags=chunk, synchronous=True)
+
+        _retry_locked(f"tag run {run_id}", write)
+
+
+def reopen_run(uri: str | None, run_id: str) -> None:
+    """Set a finished or killed run back to RUNNING (a resumed sweep's parent)."""
+    client = MlflowClient(resolve_uri(uri))
+    _retry_locked(f"reopen run {run_id}", lambda: client.update_run(run_id, status="RUNNING"))

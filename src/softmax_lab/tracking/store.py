@@ -1,0 +1,289 @@
+"""Where runs are stored: tracking URIs, SQLite stores made ready for parallel jobs, experiments.
+
+SQLite stores get three things plain MLflow does not give them (see ``prepare_store``): creation
+from a pre-migrated template (fast, and atomic, so parallel jobs never race through the schema
+migrations), WAL journal mode (readers and the writer stop blocking each other), and a retry with
+backoff around writes that still meet ``database is locked``. Importing this module makes every
+SQLite connection of the process use ``synchronous=NORMAL`` (see ``_relax_sqlite_sync``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///outputs/mlflow.db"
+LOCK_RETRIES = 6  # each attempt already waits out MLflow's 20 s SQLite busy timeout
+
+_T = TypeVar("_T")
+
+
+class TrackingError(ValueError):
+    """A tracking store, experiment or run is not what the caller asked for."""
+
+
+def _sqlite_parts(uri: str) -> tuple[Path, str] | None:
+    """``(database path, "?query" or "")`` of a file-backed SQLite URI; None for anything else."""
+    if not uri.startswith("sqlite:///"):  # "sqlite://" alone is an in-memory database
+        return None
+    path, sep, query = uri.removeprefix("sqlite:///").partition("?")
+    if path in ("", ":memory:"):
+        return None
+    return Path(path), sep + query
+
+
+def _normalize_uri(uri: str | None) -> str:
+    """Apply the precedence and make a SQLite path absolute; touch nothing on disk."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    parts = _sqlite_parts(uri)
+    if parts is None:
+        return uri
+    path, query = parts
+    if "%" in str(path):  # SQLAlchemy would percent-decode it and open another file
+        raise TrackingError(f"SQLite store path must not contain '%', got {str(path)!r}")
+    absolute = Path(os.path.abspath(path.expanduser()))
+    return f"sqlite:///{absolute.as_posix()}{query}"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """The tracking URI to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else the default.
+
+    A SQLite URI gets an absolute path (relative paths are taken from the current directory, so
+    every process of a sweep agrees on one file) and its directory is created. Other schemes
+    (``http://``, ``postgresql://``, …) are returned untouched.
+
+    Parameters
+    ----------
+    uri : str or None
+        e.g. ``"sqlite:///outputs/mlflow.db"`` or ``"http://127.0.0.1:5000"``.
+
+    Returns
+    -------
+    str
+        e.g. ``"sqlite:////home/me/lab/outputs/mlflow.db"``.
+    """
+    uri = _normalize_uri(uri)
+    parts = _sqlite_parts(uri)
+    if parts is not None:
+        parts[0].parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Where a SQLite store keeps artifacts: ``<directory of the db>/mlartifacts`` as a file URI.
+
+    Returns None for servers and other databases: their artifact root is theirs to decide.
+    """
+    parts = _sqlite_parts(_normalize_uri(uri))
+    if parts is None:
+        return None
+    return (parts[0].parent / "mlartifacts").as_uri()
+
+
+def _template_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "softmax-lab" / "mlflow"
+
+
+def _open_sqlalchemy_store(db: Path, artifact_root: str) -> None:
+    """Let MLflow migrate (if empty) and verify ``db``, add its Default experiment, close it."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # ~1 s import: lazy
+
+    store = SqlAlchemyStore(f"sqlite:///{db.as_posix()}", artifact_root)
+    store.engine.dispose()  # closes the pooled connections: nothing of db stays open here
+
+
+def _migrated_template() -> Path | None:
+    """An empty store at the current schema revision, built once per machine and MLflow version.
+
+    Building runs MLflow's alembic migrations (about a second here, several on slow disks);
+    copying the result takes milliseconds. The template holds no experiment: each copy gets its
+    own Default experiment when MLflow opens it. None when the cache is not writable.
+    """
+    directory = _template_dir()
+    template = directory / f"empty-store-mlflow-{mlflow.__version__}.db"
+    if template.is_file():
+        return template
+    tmp = directory / f".{template.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        _open_sqlalchemy_store(tmp, (directory / "unused-artifacts").as_uri())
+        with closing(sqlite3.connect(tmp)) as con:
+            con.execute("DELETE FROM experiments WHERE experiment_id = 0")
+            con.commit()
+        os.replace(tmp, template)  # atomic: a concurrent builder's identical file may win
+        logger.info(
+            "built MLflow store template %s in %.1f s", template, time.perf_counter() - started
+        )
+        return template
+    except (OSError, sqlite3.Error, MlflowException) as err:
+        logger.warning("could not build an MLflow store template in %s (%s)", directory, err)
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _create_sqlite_store(db: Path, artifact_root: str) -> None:
+    """Create the store ``db`` (migrated, in WAL mode) unless it exists; atomic across processes.
+
+    The store is assembled under a temporary name and hard-linked into place, which fails if
+    ``db`` appeared meanwhile: no process ever sees a half-migrated schema (plain MLflow runs
+    the migrations in every process that finds tables missing, and parallel jobs collide).
+    """
+    tmp = db.with_name(f".{db.name}.{uuid.uuid4().hex}.tmp")
+    started = time.perf_counter()
+    try:
+        template = _migrated_template()
+        if template is not None:
+            shutil.copyfile(template, tmp)
+        try:
+            _open_sqlalchemy_store(tmp, artifact_root)
+        except Exception as err:  # MLflow or SQLAlchemy reject the template: build from scratch
+            if template is None:
+                raise
+            logger.warning("MLflow rejected the store template %s (%s); removing it", template, err)
+            template.unlink(missing_ok=True)
+            tmp.unlink()
+            tmp = tmp.with_name(tmp.name + "2")  # MLflow caches an engine per URI
+            _open_sqlalchemy_store(tmp, artifact_root)
+        _enable_wal(tmp)
+        try:
+            os.link(tmp, db)
+        except FileExistsError:
+            logger.debug("%s was created by another process meanwhile; using it", db)
+        except OSError:  # no hard links on this file system: a plain rename, racy only for µs
+            if not db.exists():
+                os.replace(tmp, db)
+        else:
+            logger.info("created MLflow store %s in %.2f s", db, time.perf_counter() - started)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _enable_wal(db: Path) -> None:
+    """Put ``db`` in WAL journal mode (persistent in the file) unless it is already.
+
+    In WAL mode readers (``compare``, the UI) never block the writers and vice versa; writers
+    still take turns, which MLflow's 20 s busy timeout and ``_retry_locked`` absorb. WAL needs
+    all processes on one host (no network file systems).
+    """
+    try:
+        with closing(sqlite3.connect(db, timeout=30)) as con:
+            mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    except sqlite3.Error as err:
+        logger.warning("%s: could not switch to WAL journal mode (%s)", db, err)
+        return
+    if mode != "wal":
+        logger.warning("%s: file system refused WAL journal mode (kept %s)", db, mode)
+
+
+def _relax_sqlite_sync() -> None:
+    """Have every SQLite connection this process opens commit without an fsync of its own.
+
+    In WAL mode ``synchronous=NORMAL`` still never corrupts the database and loses nothing when
+    the process dies; only a power failure can drop the last commits. It halves the cost of a
+    small MLflow write (measured: create_run 4.5 → 3.5 ms, set_terminated 4.2 → 1.7 ms).
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(Engine, "connect", on_connect)
+
+
+_relax_sqlite_sync()  # before this process opens any store
+
+
+def _retry_locked(what: str, write: Callable[[], _T]) -> _T:
+    """Run ``write``, retrying with exponential backoff while SQLite says the database is locked."""
+    delay = 0.1
+    for attempt in range(1, LOCK_RETRIES + 1):
+        try:
+            return write()
+        except MlflowException as err:
+            if "database is locked" not in str(err) or attempt == LOCK_RETRIES:
+                raise
+            pause = delay * random.uniform(1, 2)  # jitter: processes that collided drift apart
+            logger.warning(
+                "%s: database is locked (attempt %d of %d); retrying in %.2f s",
+                what,
+                attempt,
+                LOCK_RETRIES,
+                pause,
+            )
+            time.sleep(pause)
+            delay *= 2
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def prepare_store(uri: str | None, experiment: str) -> str:
+    """Create the store and the experiment if missing; return the experiment's id.
+
+    Idempotent, and safe when several processes call it at once (the losers of a creation race
+    read the winner's store and experiment). A new SQLite store is copied from a pre-migrated
+    template and put in WAL mode; an existing one is switched to WAL mode if it is not already.
+    A new experiment in a SQLite store keeps its artifacts in ``artifact_root_for(uri)``.
+
+    Parameters
+    ----------
+    uri : str or None
+        Tracking URI; None: ``$MLFLOW_TRACKING_URI`` or ``DEFAULT_TRACKING_URI``.
+    experiment : str
+        Experiment name, e.g. ``"softmax-lab"``.
+
+    Raises
+    ------
+    TrackingError
+        If ``experiment`` exists but is deleted.
+    """
+    uri = resolve_uri(uri)
+    artifact_root = artifact_root_for(uri)
+    parts = _sqlite_parts(uri)
+    if parts is not None and artifact_root is not None:
+        db = parts[0]
+        if db.exists():
+            _enable_wal(db)
+        else:
+            _create_sqlite_store(db, artifact_root)
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        try:
+            return _retry_locked(
+                f"create experiment {experiment!r}",
+                lambda: client.create_experiment(experiment, artifact_location=artifact_root),
+            )
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            found = client.get_experiment_by_name(experiment)  # another process created it
+            if found is None:
+                raise
+    if found.lifecycle_stage != "active":
+        raise TrackingError(
+            f"experiment {experiment!r} in {uri} is deleted: restore it with "
+            f"`mlflow experiments restore --experiment-id {found.experiment_id}` "
+            "or choose another tracking.experiment"
+        )
+    return str(found.experiment_id)
