@@ -34,15 +34,17 @@ def _chunks(items: list[_T], size: int = BATCH_LIMIT) -> Iterable[list[_T]]:
     return (items[i : i + size] for i in range(0, len(items), size))
 
 
+def _clip(value: str) -> str:
+    """A tag value MLflow accepts."""
+    return value if len(value) <= TAG_VALUE_LIMIT else value[: TAG_VALUE_LIMIT - 1] + "…"
+
+
 def _terminate(client: MlflowClient, run_id: str, status: str, reason: str | None) -> None:
     if status not in RUN_STATUSES:
         raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
     if reason is not None:
-        if len(reason) > TAG_VALUE_LIMIT:
-            reason = reason[: TAG_VALUE_LIMIT - 1] + "…"
-        _retry_locked(
-            f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", reason)
-        )
+        tag = _clip(reason)
+        _retry_locked(f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag))
     _retry_locked(f"terminate run {run_id}", lambda: client.set_terminated(run_id, status))
 
 
@@ -237,9 +239,7 @@ class RunRecorder:
         in a transaction of their own.
         """
         self._pending_tags.update({k: str(v) for k, v in tags.items()})
-        if defer:
-            self._hold()
-        else:
+        if not defer:
             self.flush()
 
     def finish(self, status: RunStatus | str = "FINISHED", reason: str | None = None) -> None:
@@ -253,11 +253,18 @@ class RunRecorder:
         """
         if self._status is not None:
             raise RuntimeError(f"run {self._run_id} was already finished as {self._status}")
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        if reason is not None:  # written with the last metrics: one transaction fewer
+            self._pending_tags["sl.failure_reason"] = _clip(reason)
         try:
             self.flush()
-        finally:  # a run is never left RUNNING because its last metrics could not be written
+        except Exception:  # a run is never left RUNNING because its last batch failed
             _terminate(self._client, self._run_id, status, reason)
             self._status = status
+            raise
+        _terminate(self._client, self._run_id, status, None)
+        self._status = status
 
     def __enter__(self) -> RunRecorder:
         return self
