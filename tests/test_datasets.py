@@ -242,6 +242,8 @@ def test_second_load_reads_parsed_cache_not_sources(
     again = _load_idx(tmp_path / "data", tmp_path / "cache")
     assert np.all(again.X_train == 0.5)
     assert again.fingerprint == ds.fingerprint
+    # read memory-mapped (no copy into the process), and read-only like every loaded array
+    assert isinstance(again.X_train, np.memmap) and not again.X_train.flags.writeable
 
 
 def test_truncated_cache_entry_is_rebuilt(write_idx_set: IdxSetWriter, tmp_path: Path) -> None:

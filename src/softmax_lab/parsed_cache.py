@@ -105,7 +105,9 @@ class ParsedCache:
             meta = json.loads((entry / "meta.json").read_text())
             arrays = []
             for field in ParsedArrays._fields:
-                array = np.load(entry / f"{field}.npy", allow_pickle=False)
+                # memory-mapped: a load costs ~1 ms instead of ~0.3 s for 60k images; pages
+                # come from the OS page cache as the first epoch touches them (+~15 ms)
+                array = np.load(entry / f"{field}.npy", mmap_mode="r", allow_pickle=False)
                 want = (meta[field]["shape"], meta[field]["dtype"])
                 if [list(array.shape), array.dtype.str] != list(want):
                     raise ValueError(f"{field}.npy holds {array.shape} {array.dtype}, not {want}")
