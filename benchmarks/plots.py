@@ -1,26 +1,34 @@
-"""Benchmark: a run's three pictures against one training epoch, in one process.
+"""Benchmark: a run's three pictures and a sweep's two against one training epoch.
 
-Run: ``python benchmarks/plots.py [--reps 7]``. The pictures are what ``softmax_lab.run_plots``
-draws after each run: learning curves (10 epochs), θ as templates (784×10) and the confusion
-matrix (10×10), each written as a PNG. The baseline is one epoch of softmax regression SGD
-(lr 0.2, B 100) on 5,000×784 random float32 data, the size of the demo runs. Printed: the first
-call, which also pays Pillow's import and font loading, then medians of interleaved warm
-repetitions, and the ratio ``pictures / one training epoch`` for both. For scale, also the ratio
-to a whole 10-epoch run (``trainer.train``: SGD plus train and test evaluation after each epoch,
-1,000 test rows), which is what the pictures are drawn after; the target is warm pictures well
-under one such run (a few milliseconds for the three).
+Run: ``python benchmarks/plots.py [--reps 7]``. The run's pictures are what
+``softmax_lab.run_plots`` draws after each run: learning curves (10 epochs), θ as templates
+(784×10) and the confusion matrix (10×10). The sweep's are what ``softmax_lab.plots`` draws at
+the end of a sweep (and ``compare --plot``): the heatmap of final test error over a 27-run
+sweep (3 params × 3 values: 3×3 cells in 3 panels) and the 27 runs' 10-epoch test-error curves
+overlaid. Each is written as a PNG. The baseline is one epoch of softmax regression SGD (lr 0.2,
+B 100) on 5,000×784 random float32 data, the size of the demo runs. Printed for each group:
+the first call, which also pays the module's import (Pillow, font loading; the sweep's after the
+run's, as in a sweep's process), then medians of interleaved warm repetitions, and the ratios
+``pictures / one training epoch``. For scale, also the ratio to a whole 10-epoch run
+(``trainer.train``: SGD plus train and test evaluation after each epoch, 1,000 test rows), which
+is what the run's pictures are drawn after; the target is warm pictures well under one such run
+(a few milliseconds each). matplotlib, which drew the sweep's pictures before, took ~0.7 s for
+their first call and ~0.35 s warm.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd  # loaded before a sweep draws its pictures: not part of their cost
 from _common import report, side_by_side
 
 from softmax_lab.model import SoftmaxRegression
@@ -28,17 +36,18 @@ from softmax_lab.optim import sgd_epoch
 from softmax_lab.trainer import train
 
 LR, BATCH, M, N, K, EPOCHS = 0.2, 100, 5000, 784, 10, 10
+SWEEP = {
+    "optim.lr": (0.05, 0.1, 0.2),
+    "optim.batch_size": (50, 100, 200),
+    "optim.epochs": (3, 5, 10),
+}
+Pictures = dict[str, Callable[[], object]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="warm repetitions (median)")
     args = parser.parse_args()
-    fresh = "softmax_lab.run_plots" not in sys.modules
-    t0 = time.perf_counter()
-    from softmax_lab import run_plots  # timed: the import alone (Pillow, colour maps)
-
-    t_import = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     X = rng.random((M, N), dtype=np.float32)
     y = rng.integers(0, K, M).astype(np.uint8)
@@ -48,6 +57,81 @@ def main() -> None:
         model = SoftmaxRegression(N, K)
         sgd_epoch(model, X, y, lr=LR, batch_size=BATCH)
         return model
+
+    print(f"baseline: one SGD epoch of softmax regression, {M}×{N}, lr={LR}, B={BATCH}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        run_first, run_warm = _time_group(
+            "a run's three pictures",
+            lambda: _run_pictures(train_epoch, X, y, out),
+            train_epoch,
+            "softmax_lab.run_plots",
+            args.reps,
+        )
+        _time_group(
+            "a sweep's two pictures",
+            lambda: _sweep_pictures(rng, out),
+            train_epoch,
+            "softmax_lab.plots",
+            args.reps,
+        )
+
+    def run() -> None:
+        train(SoftmaxRegression(N, K), X, y, Xt, yt, lr=LR, batch_size=BATCH, epochs=EPOCHS)
+
+    whole = statistics.median(side_by_side({"run": run}, max(3, args.reps // 2))["run"])
+    print(
+        f"for scale: a {EPOCHS}-epoch run (train + eval each epoch) median "
+        f"{whole * 1e3:.0f} ms; a run's warm pictures / run {run_warm / whole:.2f}x, "
+        f"first-call pictures / run {run_first / whole:.2f}x"
+    )
+
+
+def _time_group(
+    what: str,
+    setup: Callable[[], Pictures],
+    train_epoch: Callable[[], object],
+    module: str,
+    reps: int,
+) -> tuple[float, float]:
+    """Print the first call (import included) and warm medians of ``setup()``'s pictures
+    against one training epoch; return (first call, warm median of all) in seconds."""
+    fresh = module not in sys.modules
+    t0 = time.perf_counter()
+    pictures = setup()  # imports the module: timed
+    t_import = time.perf_counter() - t0
+    first = {}
+    for name, draw in pictures.items():
+        t0 = time.perf_counter()
+        draw()
+        first[name] = time.perf_counter() - t0
+
+    def every() -> None:
+        for draw in pictures.values():
+            draw()
+
+    epoch = statistics.median(side_by_side({"epoch": train_epoch}, reps)["epoch"])
+    t_first = t_import + sum(first.values())
+    print(f"\n{what}")
+    print(
+        f"first call ({'fresh import' if fresh else module + ' already imported'}): "
+        f"{t_first * 1e3:.0f} ms = import {t_import * 1e3:.0f} ms + "
+        + " + ".join(f"{name} {t * 1e3:.0f} ms" for name, t in first.items())
+    )
+    print(f"  ratio first-call pictures / one training epoch: {t_first / epoch:.2f}x")
+    print(f"warm, medians of {reps} interleaved repetitions:")
+    times = side_by_side({"one training epoch": train_epoch, **pictures, "all": every}, reps)
+    report(times, "one training epoch")
+    warm = statistics.median(times["all"])
+    base = statistics.median(times["one training epoch"])
+    print(f"  ratio warm pictures / one training epoch: {warm / base:.2f}x")
+    return t_first, warm
+
+
+def _run_pictures(
+    train_epoch: Callable[[], SoftmaxRegression], X: np.ndarray, y: np.ndarray, out: Path
+) -> Pictures:
+    from softmax_lab import run_plots
 
     theta = train_epoch().params["theta"]  # (784, 10), the trained values the picture shows
     cm = run_plots.confusion_matrix(y, (X @ theta).argmax(axis=1), K)  # (10, 10)
@@ -61,53 +145,35 @@ def main() -> None:
         }
         for e in range(1, EPOCHS + 1)
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        pictures = {
-            "curves (10 epochs)": lambda: run_plots.plot_curves(history, out / "curves.png"),
-            "templates (784×10)": lambda: run_plots.plot_templates(theta, out / "theta.png"),
-            "confusion (10×10)": lambda: run_plots.plot_confusion(cm, out / "confusion.png"),
-        }
+    return {
+        "curves (10 epochs)": lambda: run_plots.plot_curves(history, out / "curves.png"),
+        "templates (784×10)": lambda: run_plots.plot_templates(theta, out / "theta.png"),
+        "confusion (10×10)": lambda: run_plots.plot_confusion(cm, out / "confusion.png"),
+    }
 
-        def all_three() -> None:
-            for draw in pictures.values():
-                draw()
 
-        print(f"baseline: one SGD epoch of softmax regression, {M}×{N}, lr={LR}, B={BATCH}")
-        first = {}
-        for name, draw in pictures.items():
-            t0 = time.perf_counter()
-            draw()
-            first[name] = time.perf_counter() - t0
-        epoch = statistics.median(side_by_side({"epoch": train_epoch}, args.reps)["epoch"])
-        t_first = t_import + sum(first.values())
-        print(
-            f"first call ({'fresh process' if fresh else 'run_plots already imported'}): "
-            f"{t_first * 1e3:.0f} ms = import {t_import * 1e3:.0f} ms + "
-            + " + ".join(f"{name} {t * 1e3:.0f} ms" for name, t in first.items())
-        )
-        print(f"  ratio first-call pictures / one training epoch: {t_first / epoch:.2f}x")
+def _sweep_pictures(rng: np.random.Generator, out: Path) -> Pictures:
+    """The heatmap and overlaid curves of a 27-run sweep, as ``sweep_report`` draws them."""
+    from softmax_lab import plots
 
-        print(f"warm, medians of {args.reps} interleaved repetitions:")
-        times = side_by_side(
-            {"one training epoch": train_epoch, **pictures, "all three pictures": all_three},
-            args.reps,
-        )
-        report(times, "one training epoch")
-        warm = statistics.median(times["all three pictures"])
-        base = statistics.median(times["one training epoch"])
-        print(f"  ratio warm pictures / one training epoch: {warm / base:.2f}x")
-
-        def run() -> None:
-            train(SoftmaxRegression(N, K), X, y, Xt, yt, lr=LR, batch_size=BATCH, epochs=EPOCHS)
-
-        runs = side_by_side({"run": run}, max(3, args.reps // 2))["run"]
-        whole = statistics.median(runs)
-        print(
-            f"for scale: a {EPOCHS}-epoch run (train + eval each epoch) median "
-            f"{whole * 1e3:.0f} ms; warm pictures / run {warm / whole:.2f}x, "
-            f"first-call pictures / run {t_first / whole:.2f}x"
-        )
+    grid = list(itertools.product(*SWEEP.values()))
+    table = pd.DataFrame(grid, columns=list(SWEEP))
+    table["test/error"] = 0.15 + 0.05 * rng.random(len(table))
+    curves = {
+        f"lr={lr} batch_size={b} epochs={e}": [
+            (epoch, 0.4 / epoch**0.3 + 0.02 * rng.random()) for epoch in range(1, 11)
+        ]
+        for lr, b, e in grid
+    }
+    title = f"final test/error over {len(table)} runs"
+    return {
+        "sweep heatmap (27 runs)": lambda: plots.plot_sweep_heatmap(
+            table, out / "heatmap.png", params=list(SWEEP), title=title
+        ),
+        "overlaid curves (27 runs)": lambda: plots.plot_overlaid_curves(
+            curves, out / "sweep_curves.png", ylabel="test/error", title="test/error per epoch"
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def test_help_answers_without_loading_hydra_or_mlflow() -> None:
         "from softmax_lab.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
-        "print(sorted(m for m in ('hydra', 'mlflow', 'matplotlib') if m in sys.modules))\n"
+        "print(sorted(m for m in ('hydra', 'mlflow', 'matplotlib', 'PIL') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

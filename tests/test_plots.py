@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -8,21 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.typing import NDArray
+from pictures import near, pixels, png_size
 
 from softmax_lab import plots
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """(width, height) from a PNG's IHDR chunk, after checking the file is a PNG."""
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
-    assert data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    assert len(data) > 1000, f"{path} is suspiciously small ({len(data)} bytes)"
-    return width, height
-
+from softmax_lab.raster import TAB10, VIRIDIS
 
 # ---------------------------------------------------------------------------------------------
 # sweeps
@@ -175,30 +164,176 @@ def test_plot_overlaid_curves_rejects_points_that_are_not_pairs(tmp_path: Path) 
 
 
 # ---------------------------------------------------------------------------------------------
+# what the pixels say
+
+
+def cell(
+    rgb: NDArray[np.int64], box: tuple[int, int, int, int], shape: tuple[int, int], i: int, j: int
+) -> NDArray[np.int64]:
+    """The colour of heatmap cell (i, j), y level i counted from the bottom, near its top-left
+    corner (clear of the value written at its centre); ``box`` is the cells' (x0, y0, w, h)
+    and ``shape`` their (Y, X)."""
+    x0, y0, w, h = box
+    Y, X = shape
+    return rgb[round(y0 + h - (i + 0.85) * h / Y), round(x0 + (j + 0.15) * w / X)]
+
+
+# a 3×2 heatmap alone (440 × 330): cells from (98, 54), 220 × 200 px
+TWO_BOX = (98, 54, 220, 200)
+
+
+def luminance(rgb: NDArray[np.int64]) -> NDArray[np.float64]:
+    return rgb @ np.array([0.299, 0.587, 0.114])
+
+
+def test_plot_sweep_heatmap_draws_lower_errors_darker_as_viridis_does(tmp_path: Path) -> None:
+    df = sweep_frame([0.01, 0.1, 0.5], [50, 100], [10])  # error grows with lr and batch size
+    rgb = pixels(plots.plot_sweep_heatmap(df, tmp_path / "sweep.png"))
+    colours = np.array([[cell(rgb, TWO_BOX, (2, 3), i, j) for j in range(3)] for i in range(2)])
+    lum = luminance(colours)  # (2, 3)
+    assert (np.diff(lum, axis=1) > 0).all() and (lum[1] > lum[0]).all()
+    assert np.abs(colours[0, 0] - VIRIDIS[0]).max() <= 4  # the lowest error: the darkest end
+    assert np.abs(colours[1, 2] - VIRIDIS[255]).max() <= 4  # the highest: the yellow end
+    assert (
+        np.abs(colours[0, 1] - colours[0, 0]).max(),
+        np.abs(colours[0, 1] - colours[1, 2]).max(),
+    ) > (20, 20)
+
+
+def test_plot_sweep_heatmap_writes_values_white_on_dark_cells(tmp_path: Path) -> None:
+    df = sweep_frame([0.01, 0.1, 0.5], [50, 100], [10])
+    rgb = pixels(plots.plot_sweep_heatmap(df, tmp_path / "sweep.png"))
+    x0, y0, w, h = TWO_BOX
+    centre = rgb[y0 + h * 3 // 4 - 6 : y0 + h * 3 // 4 + 6, x0 + w // 6 - 20 : x0 + w // 6 + 20]
+    assert near(centre, (255, 255, 255), tol=40).sum() > 10  # "0.051" on dark purple
+
+
+def test_plot_sweep_heatmap_leaves_blanks_white_and_writes_nan(tmp_path: Path) -> None:
+    df = sweep_frame([0.01, 0.1, 0.5, 1.0], [10, 50, 100], [5, 10])
+    df = df.drop(index=[0, 5]).reset_index(drop=True)  # no runs: (lr 0.01, b 10, 5 epochs)
+    df.loc[3, "test/error"] = np.nan  # and (0.01, 100, 10); diverged: (0.01, 100, 5)
+    rgb = pixels(plots.plot_sweep_heatmap(df, tmp_path / "sweep.png"))
+    # two 4×3 panels of cells 280 × 200 px, from (98, 70) and (390 + 98, 70)
+    left, right = (98, 70, 280, 200), (488, 70, 280, 200)
+    white = (255, 255, 255)
+    for box, i in ((left, 0), (left, 2), (right, 2)):  # blank, nan, blank
+        np.testing.assert_array_equal(cell(rgb, box, (3, 4), i, 0), white)
+    assert not near(cell(rgb, right, (3, 4), 0, 0), white).all()  # finite
+
+    def ink(box: tuple[int, int, int, int], i: int) -> int:
+        x0, y0, w, h = box
+        yc, xc = round(y0 + h - (i + 0.5) * h / 3), round(x0 + w / 8)
+        return int(near(rgb[yc - 6 : yc + 6, xc - 20 : xc + 20], (0, 0, 0), tol=80).sum())
+
+    assert ink(left, 2) > 10  # "nan" in black
+    assert ink(left, 0) == 0 and ink(right, 2) == 0  # a blank says nothing
+
+
+def test_plot_sweep_heatmap_facets_share_one_colour_scale(tmp_path: Path) -> None:
+    df = sweep_frame([0.01, 0.1, 0.5, 1.0], [10, 50, 100], [5, 10])
+    df.loc[df["optim.epochs"] == 10, "test/error"] = df["test/error"].max()  # all the top value
+    rgb = pixels(plots.plot_sweep_heatmap(df, tmp_path / "sweep.png"))
+    left, right = (98, 70, 280, 200), (488, 70, 280, 200)
+    top = cell(rgb, right, (3, 4), 0, 0)
+    assert np.abs(top - VIRIDIS[255]).max() <= 4
+    np.testing.assert_array_equal(cell(rgb, left, (3, 4), 2, 3), top)  # the same value
+
+
+def test_plot_sweep_heatmap_bars_grow_with_the_value_and_nan_draws_none(tmp_path: Path) -> None:
+    df = pd.DataFrame({"optim.lr": [0.01, 0.1, 0.5, 1.0], "test/error": [0.1, 0.3, np.nan, 0.2]})
+    rgb = pixels(plots.plot_sweep_heatmap(df, tmp_path / "sweep.png"))
+    bar = near(rgb, TAB10[0], tol=10)  # (420, 500)
+    columns = np.flatnonzero(bar.sum(axis=0) > 20)
+    runs = np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1)
+    assert len(runs) == 3  # no bar for the nan
+    heights = [int(bar[:, r].sum(axis=0).max()) for r in runs]
+    assert heights[0] * 3 == pytest.approx(heights[1], abs=3)
+    assert heights[0] * 2 == pytest.approx(heights[2], abs=3)
+
+
+def flat_curves(n: int) -> dict[str, list[tuple[int, float]]]:
+    """n runs, run k flat at 0.1·(k + 1) over 5 epochs, listed worst first."""
+    return {f"run {k}": [(e, 0.1 * (k + 1)) for e in range(1, 6)] for k in reversed(range(n))}
+
+
+def test_plot_overlaid_curves_colours_runs_apart_best_lowest_in_c0(tmp_path: Path) -> None:
+    rgb = pixels(plots.plot_overlaid_curves(flat_curves(3), tmp_path / "c.png"))
+    plot = rgb[20:445, 75:635]  # the axes
+    rows = []
+    for colour in TAB10[:3]:
+        where = near(plot, colour, tol=10)
+        assert where.sum() > 500, colour
+        rows.append(np.flatnonzero(where.any(axis=1)).mean())
+    assert rows[0] > rows[1] > rows[2]  # C0 the lowest line (lowest value), then C1, C2
+
+
+def test_plot_overlaid_curves_of_27_runs_colours_each_by_rank(tmp_path: Path) -> None:
+    rgb = pixels(plots.plot_overlaid_curves(flat_curves(27), tmp_path / "c.png", title="t"))
+    plot = rgb[40:445, 75:635]
+    rows = []
+    for rank in range(27):
+        colour = tuple(VIRIDIS[min(int(0.9 * rank / 26 * 256), 255)].tolist())
+        where = (plot == colour).all(axis=-1)  # each line's own colour, exactly
+        assert where.sum() > 500, rank
+        rows.append(np.flatnonzero(where.any(axis=1)).mean())
+    assert (np.diff(rows) < 0).all()  # the darkest lowest, by rank
+
+
+def legend_colours(rgb: NDArray[np.int64]) -> int:
+    """How many line colours the legend's samples show (right of the axes)."""
+    samples = rgb[20:445, 655:680].reshape(-1, 3)
+    coloured = samples[np.ptp(samples, axis=1) > 40]  # not grey
+    return len(np.unique(coloured, axis=0))
+
+
+def test_plot_overlaid_curves_legend_shows_max_legend_runs(tmp_path: Path) -> None:
+    curves = flat_curves(12)
+    few = pixels(plots.plot_overlaid_curves(curves, tmp_path / "a.png", max_legend=5))
+    every = pixels(plots.plot_overlaid_curves(curves, tmp_path / "b.png"))
+    none = pixels(plots.plot_overlaid_curves(curves, tmp_path / "c.png", max_legend=0))
+    assert legend_colours(few) < legend_colours(every)
+    assert legend_colours(none) == 0 and (none[:, 640:] == 255).all()
+
+
+# ---------------------------------------------------------------------------------------------
 # determinism and isolation
 
 
-def test_pictures_ignore_the_callers_matplotlib_style(tmp_path: Path) -> None:
-    import matplotlib
+def test_same_inputs_give_the_same_bytes_and_different_inputs_differ(tmp_path: Path) -> None:
+    df = sweep_frame([0.01, 0.1, 0.5, 1.0], [10, 50, 100], [5, 10])
+    other = df.assign(**{"test/error": df["test/error"] * 2})
+    bars = sweep_frame([0.01, 0.1, 0.5], [100], [10])
+    pairs = {
+        "heatmap": (
+            lambda p: plots.plot_sweep_heatmap(df, p),
+            lambda p: plots.plot_sweep_heatmap(other, p),
+        ),
+        "bars": (
+            lambda p: plots.plot_sweep_heatmap(bars, p),
+            lambda p: plots.plot_sweep_heatmap(bars.assign(**{"test/error": 0.5}), p),
+        ),
+        "curves": (
+            lambda p: plots.plot_overlaid_curves(flat_curves(27), p),
+            lambda p: plots.plot_overlaid_curves(flat_curves(26), p),
+        ),
+    }
+    for name, (draw_a, draw_b) in pairs.items():
+        first = draw_a(tmp_path / f"{name}_a1.png").read_bytes()
+        other_bytes = draw_b(tmp_path / f"{name}_b.png").read_bytes()
+        again = draw_a(tmp_path / f"{name}_a2.png").read_bytes()
+        assert again == first, name
+        assert other_bytes != first, name
 
-    curves = {"a": [(1, 0.3), (2, 0.2)], "b": [(1, 0.4), (2, 0.35)]}
-    plain = plots.plot_overlaid_curves(curves, tmp_path / "plain.png").read_bytes()
-    style = {"lines.linewidth": 8, "axes.facecolor": "black", "font.size": 20}
-    with matplotlib.rc_context(style):
-        styled = plots.plot_overlaid_curves(curves, tmp_path / "styled.png").read_bytes()
-    assert styled == plain
 
-
-def test_import_and_choose_axes_do_not_load_matplotlib_and_drawing_avoids_pyplot(
-    tmp_path: Path,
-) -> None:
+def test_drawing_sweep_pictures_never_imports_matplotlib(tmp_path: Path) -> None:
     code = f"""
 import sys
 import pandas as pd
 from softmax_lab import plots
-plots.choose_axes(pd.DataFrame({{"a": [1, 2], "m": [0.1, 0.2]}}), "m")
-assert "matplotlib" not in sys.modules, "matplotlib imported before drawing"
+df = pd.DataFrame({{"a": [1, 2, 1, 2], "b": [1, 1, 2, 2], "m": [0.1, 0.2, 0.3, 0.4]}})
+plots.plot_sweep_heatmap(df, {str(tmp_path / "h.png")!r}, metric="m")
+plots.plot_sweep_heatmap(df[df["b"] == 1], {str(tmp_path / "b.png")!r}, metric="m")
 plots.plot_overlaid_curves({{"a": [(1, 0.3), (2, 0.2)]}}, {str(tmp_path / "c.png")!r})
-assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
+assert "matplotlib" not in sys.modules, "matplotlib imported"
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

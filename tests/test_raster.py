@@ -45,27 +45,6 @@ def test_map_colours_clips_to_the_range_and_draws_nan_grey() -> None:
     np.testing.assert_array_equal(rgb[4], raster.BAD)
 
 
-@pytest.mark.parametrize(
-    ("lo", "hi", "kwargs", "ticks"),
-    [
-        (0.31, 0.68, {"n": 8}, [0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]),
-        (-0.39, 0.39, {"n": 8}, [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]),
-        (0.75, 6.25, {"n": 8, "integer": True}, [1, 2, 3, 4, 5, 6]),
-        (0.5, 1.5, {"n": 8, "integer": True}, [1]),
-        (0.0, 97.0, {"n": 5}, [0, 20, 40, 60, 80]),
-    ],
-)
-def test_nice_ticks_are_round_steps_inside_the_range(lo, hi, kwargs, ticks) -> None:
-    np.testing.assert_allclose(raster.nice_ticks(lo, hi, **kwargs), ticks)
-
-
-def test_format_ticks_uses_the_decimals_of_the_step_and_a_true_minus() -> None:
-    assert raster.format_ticks(np.array([-0.2, 0.0, 0.2])) == ["−0.2", "0.0", "0.2"]
-    assert raster.format_ticks(np.array([0.35, 0.4, 0.45])) == ["0.35", "0.40", "0.45"]
-    assert raster.format_ticks(np.array([1.0, 2.0])) == ["1", "2"]
-    assert raster.format_ticks(np.array([2e5, 4e5])) == ["2e+05", "4e+05"]
-
-
 def test_draw_text_centres_on_its_anchor_and_turns_vertical() -> None:
     canvas = Image.new("RGB", (200, 200), raster.WHITE)
     x0, y0, x1, y1 = raster.draw_text(canvas, (100, 100), "epoch", size=14, anchor="mm")
@@ -73,3 +52,23 @@ def test_draw_text_centres_on_its_anchor_and_turns_vertical() -> None:
     assert (np.asarray(canvas)[y0:y1, x0:x1] < 128).any()  # ink inside its box
     x0, y0, x1, y1 = raster.draw_text(canvas, (20, 100), "epoch", size=14, vertical=True)
     assert y1 - y0 > x1 - x0  # taller than wide
+
+
+def test_fit_text_shrinks_then_shortens_to_its_room() -> None:
+    assert raster.fit_text("optim.lr", 200, 14, smallest=10) == ("optim.lr", 14)
+    width = raster.text_size("optim.batch_size", 14)[0]
+    text, size = raster.fit_text("optim.batch_size", width - 10, 14, smallest=10)
+    assert text == "optim.batch_size" and 10 <= size < 14
+    text, size = raster.fit_text("kmnist_with_a_very_long_name", 60, 14, smallest=10)
+    assert size == 10 and text.endswith("…") and raster.text_size(text, 10)[0] <= 60
+
+
+def test_viridis_runs_from_dark_purple_to_yellow_like_matplotlibs() -> None:
+    np.testing.assert_array_equal(raster.VIRIDIS[[0, 255]], [[68, 1, 84], [253, 231, 37]])
+    lum = raster.VIRIDIS @ np.array([0.299, 0.587, 0.114])
+    assert (np.diff(lum) >= 0).all()  # lighter all the way: low values dark
+
+
+def test_map_colours_draws_nan_in_the_bad_colour_given() -> None:
+    rgb = raster.map_colours(np.array([np.nan]), raster.VIRIDIS, 0, 1, bad=raster.WHITE)
+    np.testing.assert_array_equal(rgb, [raster.WHITE])

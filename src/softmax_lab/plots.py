@@ -1,99 +1,34 @@
-"""Pictures of sweeps, written as PNG files for the tracking UI, drawn with matplotlib.
+"""Pictures of sweeps, written as PNG files for the tracking UI: what they show.
 
 A metric over the swept parameters (``plot_sweep_heatmap``, the axes picked by ``choose_axes``)
-and every run's curve overlaid (``plot_overlaid_curves``). A run's own pictures (curves,
-templates, confusion matrix) are drawn without matplotlib by ``softmax_lab.run_plots``.
-
-Drawing uses matplotlib's object API on an Agg canvas: no pyplot and no backend switch, so a
-notebook's backend is untouched. Each picture is drawn under matplotlib's default style (a
-notebook's rcParams do not leak in), so the same input gives the same bytes. Matplotlib takes
-~0.5 s to import, so it is imported inside the drawing functions: ``import softmax_lab.plots``
-and ``choose_axes`` never load it.
+and every run's curve overlaid (``plot_overlaid_curves``). Here the parameters' levels are
+sorted, the runs aggregated per cell or ranked; ``softmax_lab.sweep_drawing`` draws them with
+Pillow and NumPy, no matplotlib, so the same input gives the same bytes. A run's own pictures
+(curves, templates, confusion matrix) are in ``softmax_lab.run_plots``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
+from softmax_lab.raster import DRAWING, save_png
+from softmax_lab.sweep_drawing import draw_bars, draw_heatmaps, draw_overlay
+
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.axes import Axes
-    from matplotlib.colors import Colormap
-    from matplotlib.figure import Figure
 
 __all__ = ["choose_axes", "plot_overlaid_curves", "plot_sweep_heatmap"]
 
-logger = logging.getLogger(__name__)
-
 PathLike: TypeAlias = str | os.PathLike[str]
-DPI = 100
 MISSING_LABEL = "—"  # tick label of a parameter value that is missing (NaN/None) in a sweep
-
-
-# ---------------------------------------------------------------------------------------------
-# figure plumbing
-
-# A fixed title height: else every draw measures all tick labels to place the titles (~15 ms/axes)
-_RC = {"axes.titley": 1.0}
-
-
-@contextmanager
-def _default_style() -> Iterator[None]:
-    """Draw under matplotlib's default rcParams, whatever style the caller's session set."""
-    import matplotlib.style
-
-    with matplotlib.style.context(["default", _RC]):
-        yield
-
-
-def _new_figure(width: int, height: int, *, layout: Literal["constrained"] | None = None) -> Figure:
-    """An empty figure of exactly ``width`` × ``height`` pixels on its own Agg canvas."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    # +0.25 px: Agg truncates the size to whole pixels, and e.g. 0.29 * 100 == 28.999999999999996
-    fig = Figure(figsize=((width + 0.25) / DPI, (height + 0.25) / DPI), dpi=DPI, layout=layout)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _add_axes_px(fig: Figure, left: int, bottom: int, width: int, height: int) -> Axes:
-    """Axes at a rectangle given in pixels from the figure's lower-left corner."""
-    W, H = fig.bbox.width, fig.bbox.height
-    return fig.add_axes((left / W, bottom / H, width / W, height / H))
-
-
-# The lock serialises all drawing here: rcParams (the style) are shared state.
-_DRAWING_LOCK = threading.Lock()
-
-
-def _save(fig: Figure, path: PathLike, t0: float) -> Path:
-    out = Path(path)
-    # zlib level 1: half the encoding time of the default 6, for files ~20 % larger
-    fig.savefig(out, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
-    logger.debug("wrote %s in %.0f ms", out, (time.perf_counter() - t0) * 1e3)
-    return out
-
-
-def _text_colour(cmap: Colormap, fraction: float) -> str:
-    """Black or white, whichever reads better on ``cmap(fraction)``."""
-    r, g, b, _ = cmap(fraction)
-    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-
-
-# ---------------------------------------------------------------------------------------------
-# per sweep
 
 
 def choose_axes(
@@ -237,103 +172,14 @@ def plot_sweep_heatmap(
     )
     text[runs == 0] = ""
     title = title or f"{metric} over {len(df)} run{'s' if len(df) > 1 else ''}"
-    with _DRAWING_LOCK, _default_style():
+    with DRAWING:
         if x is not None and y is None:
-            return _draw_bars(xl, mean[0, 0], text[0, 0], x, metric, title, path, t0)
-        return _draw_heatmaps(mean, text, (xl, yl, fl), (x, y, facet), metric, title, path, t0)
-
-
-def _draw_bars(
-    levels: list[str],
-    mean: NDArray[np.float64],
-    text: NDArray[np.str_],
-    x: str,
-    metric: str,
-    title: str,
-    path: PathLike,
-    t0: float,
-) -> Path:
-    """One swept parameter: a bar per level, height the metric, value written on top."""
-    n = len(levels)
-    fig = _new_figure(min(max(60 * n + 160, 500), 1400), 420, layout="constrained")
-    ax = fig.add_subplot()
-    heights = np.nan_to_num(mean, nan=0.0)
-    ax.bar(range(n), heights, color="C0")
-    for j in range(n):
-        ax.annotate(
-            str(text[j]),
-            (j, heights[j]),
-            xytext=(0, 2),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
-    rotate = max(map(len, levels)) > 6 and n > 4
-    ax.set_xticks(
-        range(n), levels, rotation=30 if rotate else 0, ha="right" if rotate else "center"
-    )
-    ax.set(xlabel=x, ylabel=metric, title=title)
-    ax.margins(y=0.12)
-    return _save(fig, path, t0)
-
-
-def _draw_heatmaps(
-    mean: NDArray[np.float64],
-    text: NDArray[np.str_],
-    levels: tuple[list[str], list[str], list[str]],
-    names: tuple[str | None, str | None, str | None],
-    metric: str,
-    title: str,
-    path: PathLike,
-    t0: float,
-) -> Path:
-    """x by y heatmaps, one panel per facet level, one shared colour scale."""
-    from matplotlib import colormaps
-
-    (xl, yl, fl), (x, y, facet) = levels, names
-    F, Y, X = mean.shape
-    per_row = min(F, 4)
-    n_rows = -(-F // per_row)
-    panel_w, panel_h = min(max(70 * X, 220), 700) + 110, min(max(50 * Y, 200), 600) + 90
-    fig = _new_figure(per_row * panel_w + 110, n_rows * panel_h + 40, layout="constrained")
-    finite = mean[np.isfinite(mean)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if hi <= lo:  # one value (or none): any non-empty range draws it mid-scale
-        lo, hi = lo - 0.5, hi + 0.5
-    cmap = colormaps["viridis"].with_extremes(bad="white")
-    size = 8 if X <= 10 else 6
-    axes, im = [], None
-    for f in range(F):
-        ax = fig.add_subplot(n_rows, per_row, f + 1)
-        axes.append(ax)
-        im = ax.imshow(
-            mean[f],
-            cmap=cmap,
-            vmin=lo,
-            vmax=hi,
-            origin="lower",
-            aspect="auto",
-            interpolation="none",
-        )
-        if X <= 30:
-            for (i, j), s in np.ndenumerate(text[f]):
-                if s:
-                    fraction = (mean[f, i, j] - lo) / (hi - lo)
-                    colour = "black" if s == "nan" else _text_colour(cmap, fraction)  # nan: white
-                    ax.text(j, i, s, ha="center", va="center", fontsize=size, color=colour)
-        rotate = X > 4 and max(map(len, xl)) > 5
-        ax.set_xticks(
-            range(X), xl, rotation=30 if rotate else 0, ha="right" if rotate else "center"
-        )
-        ax.set_yticks(range(Y), yl)
-        if x is None:  # nothing swept: one cell, no ticks
-            ax.set(xticks=[], yticks=[])
-        ax.set(xlabel=x or "", ylabel=y or "", title=f"{facet} = {fl[f]}" if facet else "")
-    assert im is not None  # F >= 1: _levels always returns at least one level
-    fig.colorbar(im, ax=axes, label=metric)
-    fig.suptitle(title)
-    return _save(fig, path, t0)
+            canvas, colours = draw_bars(xl, mean[0, 0], text[0, 0], x=x, metric=metric, title=title)
+        else:
+            canvas, colours = draw_heatmaps(
+                mean, text, (xl, yl, fl), (x, y, facet), metric=metric, title=title
+            )
+        return save_png(canvas, path, colours, started=t0)
 
 
 def plot_overlaid_curves(
@@ -346,9 +192,10 @@ def plot_overlaid_curves(
 ) -> Path:
     """Every run's curve on one axes, e.g. the test error of each run of a sweep.
 
-    Runs are ranked by their last finite value (lowest first, non-finite last). Up to 10 runs
-    get the usual distinct colours; more are coloured by rank (viridis, dark = lowest). The
-    legend lists the ``max_legend`` lowest-ranked runs and says how many there are in all.
+    Runs are ranked by their last finite value (lowest first, non-finite last) and the lowest
+    drawn on top. Up to 10 runs get matplotlib's usual distinct colours; more are coloured by
+    rank (viridis, dark = lowest). The legend lists the ``max_legend`` lowest-ranked runs (fewer
+    when they do not fit beside the axes: 32 with a title) and says how many there are in all.
 
     Parameters
     ----------
@@ -359,7 +206,8 @@ def plot_overlaid_curves(
     ylabel : str
         The y-axis label.
     max_legend : int
-        Most legend entries; names longer than 40 characters are shortened.
+        Most legend entries; names longer than 40 characters, or than the legend's width, are
+        shortened with "…".
     title : str, optional
         Figure title.
 
@@ -390,31 +238,11 @@ def plot_overlaid_curves(
         return float(finite[-1]) if finite.size else math.inf
 
     ranked = sorted(points, key=lambda name: last_finite(points[name]))
-    n = len(ranked)
-    from matplotlib import colormaps
-    from matplotlib.ticker import MaxNLocator
-
-    with _DRAWING_LOCK, _default_style():
-        fig = _new_figure(900, 500)
-        ax = _add_axes_px(fig, 75, 55, 560, 500 - 55 - (40 if title else 20))
-        for rank, name in enumerate(ranked):
-            colour = f"C{rank}" if n <= 10 else colormaps["viridis"](0.9 * rank / (n - 1))
-            short = name if len(name) <= 40 else name[:39] + "…"
-            label = short if rank < max_legend else "_nolegend_"
-            arr = points[name]
-            ax.plot(arr[:, 0], arr[:, 1], "o-", ms=3, lw=1.2, color=colour, label=label)
-        ax.set(xlabel="epoch", ylabel=ylabel, title=title or "")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        if max_legend > 0:
-            shown = min(n, max_legend)
-            heading = f"{n} runs" if shown == n else f"{shown} lowest of {n} runs"
-            ax.legend(
-                loc="upper left",
-                bbox_to_anchor=(1.02, 1.0),
-                fontsize=8,
-                title=heading,
-                title_fontsize=8,
-                frameon=False,
-            )
-        return _save(fig, path, t0)
+    with DRAWING:
+        canvas, colours = draw_overlay(
+            [(name, points[name]) for name in ranked],
+            ylabel=ylabel,
+            max_legend=max_legend,
+            title=title or "",
+        )
+        return save_png(canvas, path, colours, started=t0)

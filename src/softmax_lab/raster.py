@@ -1,8 +1,9 @@
-"""Drawing primitives on a Pillow RGB canvas: text, colour maps, ticks, axes, lines, PNG output.
+"""A Pillow RGB canvas and what goes on it besides axes: text, colour maps, palette PNG output.
 
-The building blocks of ``softmax_lab.run_plots``, which uses no matplotlib. Coordinates are
-pixels from the top-left corner; a box is ``(x0, y0, x1, y1)`` with x1 and y1 exclusive. Sizes
-follow matplotlib's defaults at 100 dpi (10 pt text ≈ 14 px, ticks 5 px long).
+The base of every picture in ``softmax_lab`` (none uses matplotlib); ticks, axes, colourbars
+and lines are in ``softmax_lab.raster_axes``. Coordinates are pixels from the top-left corner;
+a box is ``(x0, y0, x1, y1)`` with x1 and y1 exclusive. Sizes follow matplotlib's defaults at
+100 dpi (10 pt text ≈ 14 px).
 
 What keeps it fast: text is DejaVu Sans (the font matplotlib ships), each string rasterised once
 per size and then pasted from a cache (~5 µs, against ~20 µs for FreeType's layout); colour maps
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import math
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeAlias
 
@@ -33,38 +34,49 @@ __all__ = [
     "DRAWING",
     "GREYS",
     "RDBU_R",
+    "TAB10",
+    "VIRIDIS",
     "WHITE",
     "Box",
     "Colour",
     "Palette",
-    "Ticks",
     "blank",
     "colour_lut",
-    "draw_axes",
-    "draw_colourbar",
-    "draw_markers",
-    "draw_polyline",
     "draw_text",
+    "fit_text",
     "font",
-    "format_ticks",
+    "ink_on",
     "map_colours",
-    "nice_ticks",
     "palette",
     "save_png",
     "text_size",
     "tints",
 ]
 
+logger = logging.getLogger(__name__)
+
 Colour: TypeAlias = tuple[int, int, int]
 Box: TypeAlias = tuple[int, int, int, int]
-Ticks: TypeAlias = tuple[Sequence[float] | NDArray[np.float64], Sequence[str]]  # px, labels
 PathLike: TypeAlias = str | os.PathLike[str]
 
 WHITE: Colour = (255, 255, 255)
 BLACK: Colour = (0, 0, 0)
 BAD: Colour = (153, 153, 153)  # NaN in a colour-mapped image
-MPL_FONT = Path("mpl-data", "fonts", "ttf", "DejaVuSans.ttf")  # inside the matplotlib package
-TICK, PAD = 5, 4  # tick length and tick-to-label gap, px
+FONT_FILE = "DejaVuSans.ttf"
+MPL_FONT = Path("mpl-data", "fonts", "ttf", FONT_FILE)  # inside the matplotlib package
+# matplotlib's "tab10", the colours C0 … C9 of its line plots
+TAB10: tuple[Colour, ...] = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,14 +108,25 @@ def blank(width: int, height: int) -> Image.Image:
 
 
 @functools.cache
-def font(size: int) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans at ``size`` pixels per em, from matplotlib's package data (found without
-    importing matplotlib); Pillow's built-in font when matplotlib is not installed."""
+def _font_path() -> str | None:
+    """DejaVu Sans from matplotlib's package data (found without importing matplotlib), else
+    from the system's fonts; None when neither has it."""
     spec = importlib.util.find_spec("matplotlib")
     for location in (spec.submodule_search_locations or []) if spec else []:
         if (path := Path(location) / MPL_FONT).is_file():
-            # BASIC layout: no HarfBuzz shaping (these labels need none), 3× faster
-            return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
+            return str(path)
+    try:  # Pillow looks in the platform's font directories
+        return str(ImageFont.truetype(FONT_FILE, 10).path)
+    except OSError:
+        return None
+
+
+@functools.cache
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans at ``size`` pixels per em; Pillow's built-in font when it is not found."""
+    if (path := _font_path()) is not None:
+        # BASIC layout: no HarfBuzz shaping (these labels need none), 3× faster
+        return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
     fallback = ImageFont.load_default(size)
     if not isinstance(fallback, ImageFont.FreeTypeFont):
         raise RuntimeError(
@@ -151,6 +174,18 @@ def text_size(text: str, size: int) -> tuple[int, int]:
     return _text_mask(text, size, "la", False)[0].size
 
 
+def fit_text(text: str, room: float, size: int, *, smallest: int) -> tuple[str, int]:
+    """``text`` and the largest size from ``size`` down to ``smallest`` at which it is at most
+    ``room`` pixels wide; at ``smallest`` shortened with "…" when it is still too wide."""
+    for s in range(size, smallest - 1, -1):
+        if text_size(text, s)[0] <= room:
+            return text, s
+    cut = len(text)
+    while cut > 1 and text_size(text[:cut] + "…", smallest)[0] > room:
+        cut -= 1
+    return text[:cut] + "…", smallest
+
+
 # ---------------------------------------------------------------------------------------------
 # colour
 
@@ -168,18 +203,29 @@ RDBU_R = colour_lut(
     "#053061 #2166ac #4393c3 #92c5de #d1e5f0 #f7f7f7 #fddbc7 #f4a582 #d6604d #b2182b #67001f"
 )
 BLUES = colour_lut("#f7fbff #deebf7 #c6dbef #9ecae1 #6baed6 #4292c6 #2171b5 #08519c #08306b")
+# matplotlib's viridis from every 16th of its entries: within 6 levels of it everywhere
+VIRIDIS = colour_lut(
+    "#440154 #48186a #472d7b #424086 #3b528b #33638d #2c728e #26828e #21918c #1f9f88 #27ad81 "
+    "#3dbc74 #5cc863 #81d34d #aadc32 #d5e21a #fde725"
+)
 
 
 def map_colours(
-    values: NDArray[np.float64], lut: NDArray[np.uint8], lo: float, hi: float
+    values: NDArray[np.float64],
+    lut: NDArray[np.uint8],
+    lo: float,
+    hi: float,
+    *,
+    bad: Colour = BAD,
 ) -> NDArray[np.uint8]:
-    """RGB of ``values`` through ``lut`` over [lo, hi] (clipped), NaN grey, as imshow maps them.
+    """RGB of ``values`` through ``lut`` over [lo, hi] (clipped), NaN ``bad``, as imshow maps
+    them.
 
     Returns an array of ``values``'s shape plus (3,), uint8.
     """
     index = np.clip(np.floor((values - lo) / (hi - lo) * 256), 0, 255)
     index = np.where(np.isnan(values), 256, index).astype(np.intp)
-    return np.concatenate([lut, np.array([BAD], dtype=np.uint8)])[index]
+    return np.concatenate([lut, np.array([bad], dtype=np.uint8)])[index]
 
 
 def ink_on(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
@@ -187,153 +233,14 @@ def ink_on(rgb: NDArray[np.uint8]) -> NDArray[np.bool_]:
     return rgb @ np.array([0.299, 0.587, 0.114]) > 127.5
 
 
-# ---------------------------------------------------------------------------------------------
-# ticks
+def tints(colour: Colour, n: int) -> NDArray[np.uint8]:
+    """``n`` colours from ``colour`` to white (shape (n, 3), uint8): its antialiased edges."""
+    t = np.linspace(0, 1, n)[:, None]
+    return np.round(np.array(colour) * (1 - t) + 255 * t).astype(np.uint8)
 
 
-def nice_ticks(lo: float, hi: float, *, n: int = 6, integer: bool = False) -> NDArray[np.float64]:
-    """Ticks in [lo, hi] (lo < hi) at multiples of 1, 2 or 5 × 10^e: at most n + 1 of them.
-
-    ``integer`` keeps the step whole (epochs).
-    """
-    raw = (hi - lo) / max(n, 1)
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
-    if integer:
-        step = max(round(step), 1)
-    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-    ticks = np.arange(first, last + 1, dtype=np.float64) * step
-    ticks[np.abs(ticks) < step * 1e-9] = 0.0  # no "−0.0"
-    return ticks
-
-
-def format_ticks(ticks: NDArray[np.float64]) -> list[str]:
-    """Labels with the decimals the tick step needs and a true minus sign; 3 significant
-    digits for large numbers or tiny steps."""
-    if ticks.size == 0:
-        return []
-    step = float(np.min(np.diff(ticks))) if ticks.size > 1 else abs(float(ticks[0])) or 1.0
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    short = decimals > 5 or float(np.max(np.abs(ticks))) >= 1e5
-    labels = [f"{t:.3g}" if short else f"{t:.{decimals}f}" for t in ticks]
-    return [label.replace("-", "−") for label in labels]
-
-
-# ---------------------------------------------------------------------------------------------
-# axes
-
-
-def draw_axes(
-    canvas: Image.Image,
-    box: Box,
-    *,
-    xticks: Ticks = ((), ()),
-    yticks: Ticks = ((), ()),
-    xlabel: str = "",
-    ylabel: str = "",
-    title: str = "",
-    size: int = 14,
-    tick_size: int | None = None,
-) -> None:
-    """Frame ``box``; outward ticks at pixel positions, labelled; axis labels and a title.
-
-    Text is ``size`` px (titles 3 more), tick labels ``tick_size`` (default ``size``). The y
-    label keeps 8 px off the widest y tick label; the x label sits below the tick labels.
-    """
-    tick_size = tick_size or size
-    x0, y0, x1, y1 = box
-    draw = ImageDraw.Draw(canvas)
-    draw.rectangle((x0 - 1, y0 - 1, x1, y1), outline=BLACK)
-    for px, label in zip(*xticks, strict=True):
-        draw.line((round(px), y1, round(px), y1 + TICK), fill=BLACK)
-        draw_text(canvas, (px, y1 + TICK + PAD), label, size=tick_size, anchor="mt")
-    left = x0
-    for py, label in zip(*yticks, strict=True):
-        draw.line((x0 - 1 - TICK, round(py), x0 - 1, round(py)), fill=BLACK)
-        text_box = draw_text(canvas, (x0 - TICK - PAD, py), label, size=tick_size, anchor="rm")
-        left = min(left, text_box[0])
-    if xlabel:
-        below = y1 + TICK + PAD + (tick_size + 5 if len(xticks[0]) else 0)
-        draw_text(canvas, ((x0 + x1) / 2, below), xlabel, size=size, anchor="mt")
-    if ylabel:
-        at = (max(left - 8, size + 2), (y0 + y1) / 2)
-        draw_text(canvas, at, ylabel, size=size, anchor="md", vertical=True)
-    if title:
-        draw_text(canvas, ((x0 + x1) / 2, y0 - 8), title, size=size + 3, anchor="md")
-
-
-def draw_colourbar(
-    canvas: Image.Image,
-    box: Box,
-    lut: NDArray[np.uint8],
-    lo: float,
-    hi: float,
-    *,
-    label: str = "",
-    size: int = 13,
-) -> None:
-    """A vertical colour bar for ``lut`` over [lo, hi] (hi at the top), ticks on its right."""
-    x0, y0, x1, y1 = box
-    ramp = lut[np.round(np.linspace(255, 0, y1 - y0)).astype(np.intp)]  # (h, 3)
-    canvas.paste(Image.fromarray(np.repeat(ramp[:, None], x1 - x0, axis=1)), (x0, y0))
-    draw = ImageDraw.Draw(canvas)
-    draw.rectangle((x0 - 1, y0 - 1, x1, y1), outline=BLACK)
-    ticks = nice_ticks(lo, hi, n=max(2, min(8, (y1 - y0) // 30)))
-    right = x1
-    for t, text in zip(ticks, format_ticks(ticks), strict=True):
-        py = round(y1 - 1 - (t - lo) / (hi - lo) * (y1 - y0 - 1))
-        draw.line((x1, py, x1 + TICK, py), fill=BLACK)
-        right = max(
-            right, draw_text(canvas, (x1 + TICK + PAD, py), text, size=size, anchor="lm")[2]
-        )
-    if label:
-        draw_text(canvas, (right + 6, (y0 + y1) / 2), label, size=size, anchor="mt", vertical=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# lines
-
-
-def draw_polyline(
-    draw: ImageDraw.ImageDraw,
-    points: NDArray[np.float64],
-    colour: Colour,
-    *,
-    width: int,
-    dash: tuple[float, float] | None = None,
-) -> None:
-    """A line through ``points`` (shape (p, 2), x and y), solid or ``dash = (on, off)``."""
-    if len(points) < 2:
-        return
-    if dash is None:
-        draw.line(points.ravel().tolist(), fill=colour, width=width, joint="curve")
-        return
-    on, off = dash
-    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])  # arc length
-    starts = np.arange(0.0, s[-1], on + off)  # (D,)
-    ends = np.minimum(starts + on, s[-1])
-    at = np.concatenate([starts, ends])
-    xy = np.stack([np.interp(at, s, points[:, 0]), np.interp(at, s, points[:, 1])], 1).tolist()
-    first, last = np.searchsorted(s, starts, "right").tolist(), np.searchsorted(s, ends).tolist()
-    vertices = points.tolist()
-    for k, (i, j) in enumerate(zip(first, last, strict=True)):  # it bends at vertices it spans
-        dash_xy = [xy[k], *vertices[i:j], xy[k + len(starts)]]
-        draw.line([v for p in dash_xy for v in p], fill=colour, width=width, joint="curve")
-
-
-def draw_markers(
-    draw: ImageDraw.ImageDraw,
-    points: NDArray[np.float64],
-    colour: Colour,
-    *,
-    size: float,
-    square: bool,
-) -> None:
-    """Filled circles (or squares) ``size`` pixels across centred on ``points`` (p, 2)."""
-    r = size / 2
-    shape = draw.rectangle if square else draw.ellipse
-    for x, y in points.tolist():
-        shape((x - r, y - r, x + r, y + r), fill=colour)
+# 64 greys, 4 apart (so each keeps its own colour, see ``palette``), black and white exact
+GREYS = np.repeat(np.r_[0:252:4, 255][:, None], 3, axis=1).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,26 +270,21 @@ def palette(*parts: NDArray[np.uint8]) -> Palette:
     return Palette(colours.tobytes(), lookup)
 
 
-def tints(colour: Colour, n: int) -> NDArray[np.uint8]:
-    """``n`` colours from ``colour`` to white (shape (n, 3), uint8): its antialiased edges."""
-    t = np.linspace(0, 1, n)[:, None]
-    return np.round(np.array(colour) * (1 - t) + 255 * t).astype(np.uint8)
-
-
-# 64 greys, 4 apart (so each keeps its own colour, see ``palette``), black and white exact
-GREYS = np.repeat(np.r_[0:252:4, 255][:, None], 3, axis=1).astype(np.uint8)
-
-
-def save_png(canvas: Image.Image, path: PathLike, colours: Palette) -> Path:
+def save_png(
+    canvas: Image.Image, path: PathLike, colours: Palette, *, started: float | None = None
+) -> Path:
     """Write ``canvas`` (RGB) as an 8-bit palette PNG of ``colours``; return the path.
 
     Each pixel takes its nearest palette colour: a palette entry's colour exactly, others (colour
     map values between entries, antialiased edges) within a few levels. Against Pillow's RGB
     PNG, a third of the bytes for zlib (level 1 here), the bulk of the cost, and no trial of all
-    five row filters on each row: 2.0 against 7.1 ms for the 1000 × 400 curves.
+    five row filters on each row: 2.0 against 7.1 ms for the 1000 × 400 curves. ``started``
+    (a ``time.perf_counter()``) logs the time since, at debug level.
     """
     image = canvas.quantize(palette=colours.lookup, dither=Image.Dither.NONE)
     image.putpalette(colours.colours)
     out = Path(path)
     image.save(out, format="PNG", compress_level=1)
+    if started is not None:
+        logger.debug("wrote %s in %.1f ms", out, (time.perf_counter() - started) * 1e3)
     return out

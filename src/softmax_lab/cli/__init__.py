@@ -1,7 +1,7 @@
 """The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``ui``.
 
 Each subcommand imports only what it needs, so ``softmax-lab --help`` and argument errors
-answer at once; Hydra, MLflow and matplotlib load only for the subcommands that use them.
+answer at once; Hydra, MLflow and Pillow load only for the subcommands that use them.
 """
 
 from __future__ import annotations

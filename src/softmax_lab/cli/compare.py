@@ -64,7 +64,7 @@ def run_compare(args: argparse.Namespace) -> int:
     print(report.format_table(table, args.format))
 
     if args.plot is not None:
-        from softmax_lab.sweep_report import write_sweep_report  # matplotlib only when asked
+        from softmax_lab.sweep_report import write_sweep_report  # Pillow only when asked
 
         runs = report.ranked_runs(shown, sort=args.sort, top=args.top)
         if len(runs) == 0:

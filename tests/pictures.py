@@ -1,0 +1,34 @@
+"""Helpers for the picture tests: a PNG's size and decoded colours."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, after checking the file is a PNG."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert len(data) > 1000, f"{path} is suspiciously small ({len(data)} bytes)"
+    return width, height
+
+
+def pixels(path: Path) -> NDArray[np.int64]:
+    """The decoded PNG (a palette image) as an (H, W, 3) int array of colours."""
+    with Image.open(path) as im:
+        assert im.mode == "P"
+        return np.asarray(im.convert("RGB"), dtype=np.int64)
+
+
+def near(rgb: NDArray[np.int64], colour: tuple[int, int, int], tol: int = 30) -> NDArray[np.bool_]:
+    """Where ``rgb`` (..., 3) is within ``tol`` of ``colour`` in every channel."""
+    return (np.abs(rgb - colour) <= tol).all(axis=-1)
