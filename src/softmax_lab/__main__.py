@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from softmax_lab.cli import main
+from softmax_lab.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

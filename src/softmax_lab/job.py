@@ -12,7 +12,6 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,7 +358,6 @@ def train_group(
     plan: FusedPlan,
     jobs: dict[int, OpenJob],
     *,
-    lock: AbstractContextManager[Any] | None = None,
     stop: threading.Event | None = None,
 ) -> list[FusedJobResult]:
     """Train a fused plan, logging each job's epochs as they come; ``close_group`` ends them.
@@ -369,16 +367,12 @@ def train_group(
     plan : FusedPlan
     jobs : dict
         Plan job index → its open job.
-    lock : context manager, optional
-        Held while writing to the store, when other groups train in other threads; the
-        training itself runs outside it.
     stop : threading.Event, optional
         Once set, training stops at the next epoch (as on Ctrl-C, which only reaches the main
         thread): the jobs are closed KILLED and ``KeyboardInterrupt`` is raised.
     """
     from softmax_lab.fused import train_fused
 
-    guard = lock if lock is not None else nullcontext()
     first = next(iter(jobs.values()))
     data, cfg = first.data, first.cfg
     assert data is not None
@@ -387,8 +381,7 @@ def train_group(
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt("stopped: the sweep was interrupted")
         if j in jobs:
-            with guard:
-                jobs[j].log_epoch(m)
+            jobs[j].log_epoch(m)
 
     try:
         with phase("training"):
@@ -405,9 +398,8 @@ def train_group(
                 on_epoch=on_epoch,
             )
     except (KeyboardInterrupt, SystemExit):
-        with guard:
-            for job in jobs.values():
-                job.kill()
+        for job in jobs.values():
+            job.kill()
         raise
 
 

@@ -178,18 +178,17 @@ class FusedLauncher(Launcher):
     @staticmethod
     def _train_groups(groups: list[_OpenGroup], returns: dict[int, JobReturn]) -> None:
         """Train the groups at once, one thread each (with one BLAS thread each: the sweeper's
-        limit), so a sweep uses every core. Epochs are logged from the threads, one thread at a
-        time; each group's runs are closed here as it finishes. Ctrl-C (which only reaches this
-        thread) stops every group at its next epoch; their runs end KILLED."""
+        limit), so a sweep uses every core. Each thread logs its own runs' epochs (SQLite takes
+        the writers in turn); each group's runs are closed here as the group finishes, while the
+        others train on. Ctrl-C (which only reaches this thread) stops every group at its next
+        epoch; their runs end KILLED."""
         from softmax_lab.job import close_group, close_job, train_group
 
         if not groups:
             return
-        writes, stop = threading.Lock(), threading.Event()
+        stop = threading.Event()
         pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")
-        futures = {
-            pool.submit(train_group, g.plan, g.jobs, lock=writes, stop=stop): g for g in groups
-        }
+        futures = {pool.submit(train_group, g.plan, g.jobs, stop=stop): g for g in groups}
         try:
             with phase("training"):  # the wall time of all groups, minus the closing below
                 for future in as_completed(futures):
@@ -200,22 +199,18 @@ class FusedLauncher(Launcher):
                         raise
                     except Exception as e:  # not a diverged job but the group: all its jobs fail
                         log.exception("fused group %s failed", g.group_id)
-                        with writes:
-                            outcomes = {j: close_job(job, error=e) for j, job in g.jobs.items()}
+                        outcomes = {j: close_job(job, error=e) for j, job in g.jobs.items()}
                     else:
-                        with writes:
-                            outcomes = close_group(g.jobs, results)
+                        outcomes = close_group(g.jobs, results)
                     for j, i in enumerate(g.live):
                         returns[i].return_value = outcomes[j]
-                        with writes:
-                            report_outcome(outcomes[j])
+                        report_outcome(outcomes[j])
         except BaseException:
             stop.set()  # the other groups stop at their next epoch and close their runs
             pool.shutdown(wait=True, cancel_futures=True)
-            with writes:
-                for g in groups:  # trained but not closed yet: never left RUNNING
-                    for job in g.jobs.values():
-                        job.kill()
+            for g in groups:  # trained but not closed yet: never left RUNNING
+                for job in g.jobs.values():
+                    job.kill()
             raise
         pool.shutdown()
 
