@@ -9,7 +9,9 @@ phase times (``SOFTMAX_LAB_TIMINGS``), so the breakdown is measured, not guessed
 Printed, medians over repetitions:
 - wall time of each variant and the ratio basic / fused (target ≥ 3×);
 - the breakdown: start-up (interpreter, imports, until the first job starts; and the exit), config
-  composition, store, data, training, logging, pictures, summary, other;
+  composition, store, setup (fused jobs' Hydra dirs and run opening, apart from store writes;
+  Hydra's own run_job, in basic sweeps, falls under other), data, training, logging, pictures,
+  summary, other;
 - the fused harness overhead per job: wall − start-up − data − training, divided by the jobs
   (target ≤ 0.1 s);
 - peak RSS of the sweep process against the float32 data (target ≤ 1.5× data + 300 MB).
@@ -29,7 +31,7 @@ from pathlib import Path
 
 GRID = ("optim.lr=0.05,0.1,0.2", "optim.batch_size=50,100,200", "optim.epochs=3,5,10")
 SMALL = ("optim.lr=0.05,0.2", "optim.batch_size=100", "optim.epochs=1,2")
-PHASES = ("compose", "store", "data", "training", "logging", "pictures", "summary")
+PHASES = ("compose", "store", "setup", "data", "training", "logging", "pictures", "summary")
 
 
 def _dataset_args(work: Path) -> tuple[list[str], int]:
@@ -133,6 +135,7 @@ def main() -> None:
         "startup",
         "compose",
         "store",
+        "setup",
         "data",
         "training",
         "logging",

@@ -79,6 +79,15 @@ def test_mixed_epochs_give_each_job_only_its_own_epochs(digits) -> None:
     # each job's θ is its own epoch count's θ
     np.testing.assert_allclose(fused[0].theta, _separate(digits, 0.1, 2).params["theta"], atol=1e-5)
     np.testing.assert_allclose(fused[2].theta, _separate(digits, 0.3, 3).params["theta"], atol=1e-5)
+    # and its test confusion matrix is its own last epoch's: consistent with its test error
+    y_test = digits[3]
+    for r in fused:
+        assert r.confusion is not None
+        np.testing.assert_array_equal(r.confusion.sum(axis=1), np.bincount(y_test, minlength=10))
+        assert 1 - np.trace(r.confusion) / len(y_test) == pytest.approx(
+            r.history[-1].test_error, abs=1e-12
+        )
+    assert not np.array_equal(fused[0].confusion, fused[1].confusion)  # 2 vs 5 epochs
 
 
 def test_a_diverging_job_fails_alone(digits) -> None:

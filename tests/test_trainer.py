@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from softmax_lab.loss import confusion_matrix
 from softmax_lab.model import SoftmaxRegression, TwoLayerNet
 from softmax_lab.textbook import evaluate as textbook_evaluate
 from softmax_lab.trainer import DivergenceError, EpochMetrics, evaluate, seeded_rngs, train
@@ -50,6 +51,20 @@ def test_metrics_equal_an_independent_evaluation(split) -> None:
     loss, err = textbook_evaluate(split[2].astype(np.float64), split[3], theta)
     assert result.history[-1].test_loss == pytest.approx(loss, rel=1e-5)
     assert result.history[-1].test_error == err
+
+
+@pytest.mark.parametrize("model", ["softmax", "mlp"])
+def test_test_confusion_is_the_last_epochs_predictions(split, model: str) -> None:
+    result = _run(split, seed=0, shuffle=False, model=model)
+    X_test, y_test = split[2], split[3]
+    if model == "softmax":
+        logits = X_test @ result.params["theta"]
+    else:
+        logits = np.maximum(X_test @ result.params["W1"], 0) @ result.params["W2"]
+    cm = result.test_confusion
+    assert cm is not None and cm.shape == (10, 10) and cm.dtype == np.int64
+    np.testing.assert_array_equal(cm, confusion_matrix(y_test, logits.argmax(axis=1), 10))
+    assert 1 - np.trace(cm) / cm.sum() == pytest.approx(result.history[-1].test_error, abs=1e-12)
 
 
 @pytest.mark.parametrize("model", ["softmax", "mlp"])

@@ -55,6 +55,7 @@ class FusedJobResult:
 
     history: list[EpochMetrics] = field(default_factory=list)
     theta: NDArray[np.float32] | None = None
+    confusion: NDArray[np.int64] | None = None  # (k, k) on the test set after its last epoch
     error: DivergenceError | None = None
 
 
@@ -104,7 +105,10 @@ def train_fused(
             order = batch_order(X_train.shape[0], shuffle=shuffle, rng=rng)
             sgd_epoch(model, X_train, y_train, lr=lrs, batch_size=batch_size, order=order)
             train_loss, train_err = evaluate_groups(model, X_train, y_train, groups=len(active))
-            test_loss, test_err = evaluate_groups(model, X_test, y_test, groups=len(active))
+            confusion = np.zeros((len(active), k, k), dtype=np.int64)  # for the jobs ending now
+            test_loss, test_err = evaluate_groups(
+                model, X_test, y_test, groups=len(active), confusion=confusion
+            )
         seconds = (time.perf_counter() - t0) / len(active)
         theta = model.params["theta"].reshape(n, len(active), k)  # (n, blocks, k) view
         keep = []
@@ -132,6 +136,7 @@ def train_fused(
                 r.history.append(m)
                 if epoch == plan.job_epochs[j]:
                     r.theta = theta[:, i].copy()  # (n, k): the job's own final θ
+                    r.confusion = confusion[i].copy()
                 if on_epoch is not None:
                     on_epoch(j, m)
             if finite and epoch < plan.epochs[b]:

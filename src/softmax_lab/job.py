@@ -23,6 +23,7 @@ from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
 from softmax_lab.datasets import Dataset, load_dataset
 from softmax_lab.fused import FusedJobResult, FusedPlan
+from softmax_lab.loss import confusion_matrix
 from softmax_lab.model import Hypothesis, build_model
 from softmax_lab.run_pictures import PictureJob, render
 from softmax_lab.timings import phase
@@ -117,8 +118,6 @@ def _log_params(rec: tracking.RunRecorder, result: TrainResult) -> None:
 
 def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:
     """What the run's pictures need: history, templates and the test confusion matrix."""
-    from softmax_lab.run_plots import confusion_matrix
-
     assert job.data is not None
     if job.cfg.model.name == "softmax":
         templates, file = result.params["theta"], "theta.png"
@@ -127,7 +126,9 @@ def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:
         templates, file = result.params["W1"][:, :16], "W1.png"  # the first 16 hidden units
         titles = [f"h{i}" for i in range(templates.shape[1])]
     data = job.data
-    cm = confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
+    cm = result.test_confusion  # measured by the last epoch's evaluation
+    if cm is None:  # a result made without it: one more pass over the test set
+        cm = confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
     return PictureJob(
         plot_dir=job.ctx.output_dir / "plots",
         history=[m.as_dict() for m in result.history],
@@ -415,7 +416,7 @@ def close_group(jobs: dict[int, OpenJob], results: list[FusedJobResult]) -> dict
             continue
         model = SoftmaxRegression(data.n_features, data.n_classes)
         model.params["theta"][:] = r.theta
-        result = TrainResult({"theta": r.theta}, r.history)
+        result = TrainResult({"theta": r.theta}, r.history, r.confusion)
         outcomes[j] = close_job(job, model=model, result=result)
     return outcomes
 

@@ -1,4 +1,5 @@
-"""The loss: softmax cross-entropy, the 0/1 error, and the gradient of the loss w.r.t. the logits.
+"""The loss: softmax cross-entropy, the 0/1 error (and its confusion matrix), and the gradient of
+the loss w.r.t. the logits.
 
 For logits h ∈ R^k and a label y ∈ {0..k-1} (the lecture's notation):
 
@@ -13,9 +14,9 @@ All functions accept a batch of logits ``H`` of shape (m, k). ``softmax_grad_`` 
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["classification_error", "softmax_grad_", "softmax_loss"]
+__all__ = ["classification_error", "confusion_matrix", "softmax_grad_", "softmax_loss"]
 
 
 def _check_batch(H: NDArray[np.floating], y: NDArray[np.integer]) -> None:
@@ -97,3 +98,39 @@ def softmax_grad_(H: NDArray[np.float32], y: NDArray[np.integer]) -> NDArray[np.
     else:
         H[rows, :, y] -= 1.0
     return H
+
+
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, k: int) -> NDArray[np.int64]:
+    """Count each (true class, predicted class) pair.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of shape (m,), integer in 0..k−1
+    k : int
+        Number of classes.
+
+    Returns
+    -------
+    ndarray of shape (k, k), int64
+        Entry (i, j) counts the examples of class i predicted as j; rows sum to class sizes.
+    """
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if yt.ndim != 1 or yt.shape != yp.shape:
+        raise ValueError(
+            f"y_true and y_pred must be 1-D of equal length; got shapes {yt.shape} and {yp.shape}"
+        )
+    for name, y in (("y_true", yt), ("y_pred", yp)):
+        if y.size == 0:
+            continue
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= k:
+            raise ValueError(
+                f"{name} has labels outside 0..{k - 1}: min {y.min()}, max {y.max()} (is k={k} "
+                "the number of classes?)"
+            )
+    # one flat cell index per example, row-major; intp so k·y cannot overflow a uint8 label
+    cell = yt.astype(np.intp) * k + yp.astype(np.intp)
+    return np.bincount(cell, minlength=k * k).reshape(k, k).astype(np.int64)

@@ -32,6 +32,7 @@ class Hypothesis(Protocol):
     """What the trainer needs from a hypothesis class."""
 
     name: str
+    n_classes: int  # k: the logits' width
     params: dict[str, F32]
 
     def forward(self, X: F32) -> F32:
@@ -73,12 +74,15 @@ class SoftmaxRegression:
 
     Attributes
     ----------
+    n_classes : int
+        k.
     params : dict with key ``"theta"``: ndarray of shape (n, k), float32, starting at zeros.
     """
 
     name = "softmax"
 
     def __init__(self, n_features: int, n_classes: int, *, dtype: type = np.float32) -> None:
+        self.n_classes = n_classes
         self.params: dict[str, F32] = {"theta": np.zeros((n_features, n_classes), dtype=dtype)}
         self._H: dict[int, F32] = {}
         self._grad = np.empty_like(self.params["theta"])
@@ -119,6 +123,8 @@ class TwoLayerNet:
 
     Attributes
     ----------
+    n_classes : int
+        k.
     params : dict with ``"W1"`` of shape (n, h) and ``"W2"`` of shape (h, k), float32.
     """
 
@@ -139,6 +145,7 @@ class TwoLayerNet:
         W2 = rng.standard_normal((hidden_dim, n_classes), dtype=np.float32)
         W2 /= np.float32(np.sqrt(n_classes))
         W1, W2 = W1.astype(dtype, copy=False), W2.astype(dtype, copy=False)
+        self.n_classes = n_classes
         self.params: dict[str, F32] = {"W1": W1, "W2": W2}
         # Whole buffers (see ``_grow``); a batch of b rows uses their first b rows.
         self._A: F32 | None = None  # ReLU(X W1), (rows, h)

@@ -1,5 +1,6 @@
-"""The confusion matrix of a run's test predictions: counted (``confusion_matrix``, pure NumPy)
-and drawn as a PNG heatmap with the count in each cell (``plot_confusion``, ~3 ms).
+"""The confusion matrix of a run's test predictions drawn as a PNG heatmap with the count in
+each cell (``plot_confusion``, ~3 ms). The counting, ``confusion_matrix``, is a metric and lives
+in ``softmax_lab.loss``; it is re-exported here beside the picture.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image
 
+from softmax_lab.loss import confusion_matrix
 from softmax_lab.raster import (
     BLACK,
     BLUES,
@@ -36,42 +38,6 @@ __all__ = ["confusion_matrix", "plot_confusion"]
 PathLike: TypeAlias = str | os.PathLike[str]
 # what the picture is saved with: greys (text, frames) and the colour map
 CONFUSION_COLOURS = palette(GREYS, BLUES[::2], BLUES[255:])
-
-
-def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, k: int) -> NDArray[np.int64]:
-    """Count each (true class, predicted class) pair.
-
-    Parameters
-    ----------
-    y_true, y_pred : array_like of shape (m,), integer in 0..k−1
-    k : int
-        Number of classes.
-
-    Returns
-    -------
-    ndarray of shape (k, k), int64
-        Entry (i, j) counts the examples of class i predicted as j; rows sum to class sizes.
-    """
-    yt, yp = np.asarray(y_true), np.asarray(y_pred)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if yt.ndim != 1 or yt.shape != yp.shape:
-        raise ValueError(
-            f"y_true and y_pred must be 1-D of equal length; got shapes {yt.shape} and {yp.shape}"
-        )
-    for name, y in (("y_true", yt), ("y_pred", yp)):
-        if y.size == 0:
-            continue
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-        if y.min() < 0 or y.max() >= k:
-            raise ValueError(
-                f"{name} has labels outside 0..{k - 1}: min {y.min()}, max {y.max()} (is k={k} "
-                "the number of classes?)"
-            )
-    # one flat cell index per example, row-major; intp so k·y cannot overflow a uint8 label
-    cell = yt.astype(np.intp) * k + yp.astype(np.intp)
-    return np.bincount(cell, minlength=k * k).reshape(k, k).astype(np.int64)
 
 
 def plot_confusion(

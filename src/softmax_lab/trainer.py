@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from softmax_lab.loss import classification_error, softmax_loss
+from softmax_lab.loss import classification_error, confusion_matrix, softmax_loss
 from softmax_lab.model import Hypothesis
 from softmax_lab.optim import batch_order, sgd_epoch
 
@@ -44,10 +44,12 @@ class EpochMetrics:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The trained parameters (copies) and one ``EpochMetrics`` per epoch."""
+    """The trained parameters (copies), one ``EpochMetrics`` per epoch, and the test set's
+    confusion matrix (k, k) after the last epoch (``None`` when not measured)."""
 
     params: dict[str, NDArray[np.float32]]
     history: list[EpochMetrics]
+    test_confusion: NDArray[np.int64] | None = None
 
 
 class DivergenceError(RuntimeError):
@@ -68,7 +70,12 @@ def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
 
 
 def evaluate_groups(
-    model: Hypothesis, X: NDArray[np.float32], y: NDArray[np.integer], *, groups: int = 1
+    model: Hypothesis,
+    X: NDArray[np.float32],
+    y: NDArray[np.integer],
+    *,
+    groups: int = 1,
+    confusion: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Mean loss and error of each of ``groups`` stacked models on a whole set.
 
@@ -78,6 +85,9 @@ def evaluate_groups(
         Its logits have ``groups * k`` columns: group j owns columns ``j*k:(j+1)*k``.
     X : ndarray of shape (m, n), float32
     y : ndarray of shape (m,), integer
+    confusion : ndarray of shape (groups, k, k), int64, optional
+        Zeros to fill with each group's confusion matrix (``loss.confusion_matrix``), from the
+        same logits: a run's picture of it then costs no second pass over the set.
 
     Returns
     -------
@@ -92,7 +102,13 @@ def evaluate_groups(
         H3 = H.reshape(H.shape[0], groups, -1)  # (c, groups, k)
         for j in range(groups):
             loss_sum[j] += softmax_loss(H3[:, j], yc) * yc.shape[0]
-            err_sum[j] += classification_error(H3[:, j], yc) * yc.shape[0]
+            if confusion is None:
+                err_sum[j] += classification_error(H3[:, j], yc) * yc.shape[0]
+            else:
+                pred = H3[:, j].argmax(axis=1)  # (c,)
+                # the same float as classification_error's, so the metric does not change
+                err_sum[j] += float(np.mean(pred != yc)) * yc.shape[0]
+                confusion[j] += confusion_matrix(yc, pred, H3.shape[2])
     return loss_sum / m, err_sum / m
 
 
@@ -149,15 +165,19 @@ def train(
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     history: list[EpochMetrics] = []
+    confusion = None
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         # SGD over the batches; a diverging run overflows, which the finiteness check reports
         with np.errstate(over="ignore", invalid="ignore"):
             order = batch_order(X_train.shape[0], shuffle=shuffle, rng=rng)
             sgd_epoch(model, X_train, y_train, lr=lr, batch_size=batch_size, order=order)
-            # evaluate on the full train and test sets
+            # evaluate on the full train and test sets (the test confusion after the last epoch)
             train_loss, train_err = evaluate(model, X_train, y_train)
-            test_loss, test_err = evaluate(model, X_test, y_test)
+            if epoch == epochs:
+                confusion = np.zeros((1, model.n_classes, model.n_classes), dtype=np.int64)
+            loss, err = evaluate_groups(model, X_test, y_test, confusion=confusion)
+            test_loss, test_err = float(loss[0]), float(err[0])
         # stop on divergence instead of returning NaNs
         finite = all(np.isfinite(p).all() for p in model.params.values())
         if not (finite and math.isfinite(train_loss) and math.isfinite(test_loss)):
@@ -169,4 +189,8 @@ def train(
         # log: hand the epoch to the caller (tracking, progress bar)
         if on_epoch is not None:
             on_epoch(record)
-    return TrainResult({k: v.copy() for k, v in model.params.items()}, history)
+    return TrainResult(
+        {k: v.copy() for k, v in model.params.items()},
+        history,
+        None if confusion is None else confusion[0],
+    )

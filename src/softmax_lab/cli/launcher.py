@@ -14,7 +14,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,9 +117,7 @@ class FusedLauncher(Launcher):
         configs = [to_config(c) for c in cfgs]
         groups = fusion_groups(configs)
         returns: dict[int, JobReturn] = {}
-        # every fused job's run is opened first, then the groups train side by side
-        opened = [self._open_group(g, cfgs, configs, returns) for g in groups if len(g) > 1]
-        self._train_groups([o for o in opened if o is not None], returns)
+        self._run_groups([g for g in groups if len(g) > 1], cfgs, configs, returns)
         for group in groups:
             if len(group) == 1:
                 returns[group[0]] = self._run(cfgs[group[0]], self.task_function)
@@ -131,6 +129,7 @@ class FusedLauncher(Launcher):
         cfgs: list[DictConfig],
         configs: list[Config],
         returns: dict[int, JobReturn],
+        opened: list[OpenJob],
     ) -> _OpenGroup | None:
         """Open each job's run under its own Hydra output dir, as a separate run would; plan
         the group's training. None when no job of the group could start."""
@@ -140,10 +139,13 @@ class FusedLauncher(Launcher):
 
         def open_task(cfg: DictConfig) -> OpenJob:
             config = to_config(cfg)
-            return open_job(config, job_context(config))
+            job = open_job(config, job_context(config))
+            opened.append(job)
+            return job
 
         assert self.hydra_context is not None
-        rets = {i: run_job_light(self.hydra_context, open_task, cfgs[i]) for i in group}
+        with phase("setup"):  # Hydra's job dirs and the runs' opening, apart from store writes
+            rets = {i: run_job_light(self.hydra_context, open_task, cfgs[i]) for i in group}
         returns.update(rets)
         jobs: dict[int, OpenJob] = {}
         for i, ret in rets.items():
@@ -175,22 +177,33 @@ class FusedLauncher(Launcher):
         )
         return _OpenGroup(group_id, plan, {j: jobs[i] for j, i in enumerate(live)}, live)
 
-    @staticmethod
-    def _train_groups(groups: list[_OpenGroup], returns: dict[int, JobReturn]) -> None:
-        """Train the groups at once, one thread each (with one BLAS thread each: the sweeper's
-        limit), so a sweep uses every core. Each thread logs its own runs' epochs (SQLite takes
-        the writers in turn); each group's runs are closed here as the group finishes, while the
-        others train on. Ctrl-C (which only reaches this thread) stops every group at its next
-        epoch; their runs end KILLED."""
+    def _run_groups(
+        self,
+        groups: list[list[int]],
+        cfgs: list[DictConfig],
+        configs: list[Config],
+        returns: dict[int, JobReturn],
+    ) -> None:
+        """Open each group's runs and start training it at once, one thread per group (with one
+        BLAS thread each: the sweeper's limit), so the groups train side by side on every core
+        while the next ones are still being opened. Each thread logs its own runs' epochs; each
+        group's runs are closed here as the group finishes, while the others train on. Ctrl-C
+        (which only reaches this thread) stops every group at its next epoch; their runs end
+        KILLED."""
         from softmax_lab.job import close_group, close_job, train_group
 
         if not groups:
             return
         stop = threading.Event()
+        opened: list[OpenJob] = []  # every run opened so far, to close if interrupted
         pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")
-        futures = {pool.submit(train_group, g.plan, g.jobs, stop=stop): g for g in groups}
+        futures: dict[Future[list[Any]], _OpenGroup] = {}
         try:
-            with phase("training"):  # the wall time of all groups, minus the closing below
+            with phase("training"):  # wall time, minus the opening and closing nested in it
+                for group in groups:
+                    g = self._open_group(group, cfgs, configs, returns, opened)
+                    if g is not None:
+                        futures[pool.submit(train_group, g.plan, g.jobs, stop=stop)] = g
                 for future in as_completed(futures):
                     g = futures[future]
                     try:
@@ -208,9 +221,8 @@ class FusedLauncher(Launcher):
         except BaseException:
             stop.set()  # the other groups stop at their next epoch and close their runs
             pool.shutdown(wait=True, cancel_futures=True)
-            for g in groups:  # trained but not closed yet: never left RUNNING
-                for job in g.jobs.values():
-                    job.kill()
+            for job in opened:  # opened, or trained but not closed yet: never left RUNNING
+                job.kill()
             raise
         pool.shutdown()
 
