@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -215,12 +216,19 @@ def _relax_sqlite_sync() -> None:
 _relax_sqlite_sync()  # before this process opens any store
 
 
+# Threads of one process (a fused sweep's groups) take turns here rather than in SQLite, whose
+# busy handler sleeps in steps of 1-100 ms while another connection holds the write lock.
+_WRITES = threading.Lock()
+
+
 def _retry_locked(what: str, write: Callable[[], _T]) -> _T:
-    """Run ``write``, retrying with exponential backoff while SQLite says the database is locked."""
+    """Run ``write`` (one thread of this process at a time), retrying with exponential backoff
+    while SQLite says the database is locked (by another process)."""
     delay = 0.1
     for attempt in range(1, LOCK_RETRIES + 1):
         try:
-            return write()
+            with _WRITES:
+                return write()
         except MlflowException as err:
             if "database is locked" not in str(err) or attempt == LOCK_RETRIES:
                 raise
