@@ -112,3 +112,19 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for base, array in zip(IDX_FILES, parts, strict=True):
         write_idx(directory / (base + ".gz"), array)
     return directory
+
+
+@pytest.fixture(scope="session")
+def cmp_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real SQLite store whose experiment ``cmp`` holds ``compare_runs.RUNS``; its URI."""
+    from compare_runs import make_store
+
+    return make_store(tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="session")
+def cmp_frame(cmp_store: str) -> Any:
+    """``tracking.runs_frame`` of ``cmp_store``'s experiment ``cmp``."""
+    from softmax_lab.tracking import runs_frame
+
+    return runs_frame(cmp_store, "cmp")

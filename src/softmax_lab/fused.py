@@ -85,12 +85,15 @@ def train_fused(
     shuffle: bool = False,
     rng: np.random.Generator | None = None,
     on_epoch: Callable[[int, EpochMetrics], None] | None = None,
+    on_job_end: Callable[[int, FusedJobResult], None] | None = None,
 ) -> list[FusedJobResult]:
     """Train every job of ``plan`` at once; return one ``FusedJobResult`` per job.
 
     ``on_epoch(j, metrics)`` is called for job j after each of its epochs (so tracking can
-    write as it goes). ``epoch_seconds`` of a fused epoch is its wall time divided by the
-    number of blocks trained in it: each job's share of the shared work.
+    write as it goes), and ``on_job_end(j, result)`` once job j's result is final — after its
+    last epoch, or when its block diverged — while the longer jobs train on. ``epoch_seconds``
+    of a fused epoch is its wall time divided by the number of blocks trained in it: each
+    job's share of the shared work.
     """
     k, n = n_classes, X_train.shape[1]
     results = [FusedJobResult() for _ in plan.column]
@@ -124,6 +127,8 @@ def train_fused(
                     r.error = DivergenceError(
                         epoch=epoch, lr=plan.lrs[b], loss=float(train_loss[i]), history=r.history
                     )
+                    if on_job_end is not None:
+                        on_job_end(j, r)
                     continue
                 m = EpochMetrics(
                     epoch,
@@ -139,6 +144,8 @@ def train_fused(
                     r.confusion = confusion[i].copy()
                 if on_epoch is not None:
                     on_epoch(j, m)
+                if epoch == plan.job_epochs[j] and on_job_end is not None:
+                    on_job_end(j, r)
             if finite and epoch < plan.epochs[b]:
                 keep.append(i)
         if len(keep) < len(active):

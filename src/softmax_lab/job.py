@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +21,6 @@ import yaml
 from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
 from softmax_lab.datasets import Dataset, load_dataset
-from softmax_lab.fused import FusedJobResult, FusedPlan
 from softmax_lab.loss import confusion_matrix
 from softmax_lab.model import Hypothesis, build_model
 from softmax_lab.run_pictures import PictureJob, render
@@ -41,15 +39,11 @@ __all__ = [
     "JobOutcome",
     "OpenJob",
     "array_sha256",
-    "close_group",
     "close_job",
     "load_job_data",
     "open_job",
-    "run_fused",
-    "run_fused_replay",
     "run_job",
     "run_name",
-    "train_group",
 ]
 
 log = logging.getLogger(__name__)
@@ -339,99 +333,3 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
             log.exception("job failed")
         return close_job(job, error=e)
     return close_job(job, model=model, result=result)
-
-
-def run_fused(plan: FusedPlan, jobs: dict[int, OpenJob]) -> dict[int, JobOutcome]:
-    """Train a fused plan once and close the open jobs it serves (``plan`` job index → job).
-
-    The jobs share data, batch size, shuffling and seed (the first job's are used). Plan jobs
-    without an open job are trained but not recorded (a rerun replaying a whole group).
-    """
-    try:
-        results = train_group(plan, jobs)
-    except Exception as e:  # not a diverged job (those fail alone) but the group: all fail
-        log.exception("fused training failed")
-        return {j: close_job(job, error=e) for j, job in jobs.items()}
-    return close_group(jobs, results)
-
-
-def train_group(
-    plan: FusedPlan,
-    jobs: dict[int, OpenJob],
-    *,
-    stop: threading.Event | None = None,
-) -> list[FusedJobResult]:
-    """Train a fused plan, logging each job's epochs as they come; ``close_group`` ends them.
-
-    Parameters
-    ----------
-    plan : FusedPlan
-    jobs : dict
-        Plan job index → its open job.
-    stop : threading.Event, optional
-        Once set, training stops at the next epoch (as on Ctrl-C, which only reaches the main
-        thread): the jobs are closed KILLED and ``KeyboardInterrupt`` is raised.
-    """
-    from softmax_lab.fused import train_fused
-
-    first = next(iter(jobs.values()))
-    data, cfg = first.data, first.cfg
-    assert data is not None
-
-    def on_epoch(j: int, m: EpochMetrics) -> None:
-        if stop is not None and stop.is_set():
-            raise KeyboardInterrupt("stopped: the sweep was interrupted")
-        if j in jobs:
-            jobs[j].log_epoch(m)
-
-    try:
-        with phase("training"):
-            return train_fused(
-                data.X_train,
-                data.y_train,
-                data.X_test,
-                data.y_test,
-                plan,
-                batch_size=cfg.optim.batch_size,
-                n_classes=data.n_classes,
-                shuffle=cfg.optim.shuffle,
-                rng=seeded_rngs(cfg.seed)[1],
-                on_epoch=on_epoch,
-            )
-    except (KeyboardInterrupt, SystemExit):
-        for job in jobs.values():
-            job.kill()
-        raise
-
-
-def close_group(jobs: dict[int, OpenJob], results: list[FusedJobResult]) -> dict[int, JobOutcome]:
-    """Close each job of a trained group: θ, pictures and FINISHED, or FAILED if it diverged."""
-    from softmax_lab.model import SoftmaxRegression
-
-    outcomes = {}
-    for j, job in jobs.items():
-        r, data = results[j], job.data
-        if r.error is not None or r.theta is None or data is None:
-            outcomes[j] = close_job(job, error=r.error)
-            continue
-        model = SoftmaxRegression(data.n_features, data.n_classes)
-        model.params["theta"][:] = r.theta
-        result = TrainResult({"theta": r.theta}, r.history, r.confusion)
-        outcomes[j] = close_job(job, model=model, result=result)
-    return outcomes
-
-
-def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:
-    """Rerun one job of a fused group in fused mode, from its ``sl.fused_group`` description.
-
-    The whole group's stack of step sizes is trained again (their runs are not recorded) so
-    this job's numbers repeat the original bit for bit; only this job gets a run.
-    """
-    from softmax_lab.fused import replay_plan
-
-    plan, me = replay_plan(description, cfg.optim.epochs)
-    job = open_job(cfg, ctx)
-    if job.outcome is not None or job.data is None:
-        return close_job(job)
-    job.rec.set_tags({"sl.fused": "true", "sl.fused_group": f"replay {description}"})
-    return run_fused(plan, {me: job})[me]

@@ -1,8 +1,9 @@
 """The ``compare`` table: runs side by side, best first, as text, CSV or markdown.
 
-Also what ``softmax-lab compare`` does to the runs before and besides the table: keep those
-matching ``--where`` expressions (``filter_runs``), find a run by id or prefix (``select_run``),
-and put two runs side by side (``diff_runs``, ``format_diff``).
+What ``softmax-lab compare`` does to the runs before and besides the table lives next door:
+keeping those matching ``--where`` expressions in ``softmax_lab.run_filters`` (``filter_runs``),
+finding a run by id or prefix and putting two runs side by side in ``softmax_lab.run_diff``
+(``select_run``, ``diff_runs``, ``format_diff``).
 
 Pure pandas on the frame ``softmax_lab.tracking.runs_frame`` returns, so formatting never imports
 mlflow; only ``compare_runs`` fetches (and imports ``tracking``) when it is called.
@@ -10,12 +11,7 @@ mlflow; only ``compare_runs`` fetches (and imports ``tracking``) when it is call
 
 from __future__ import annotations
 
-import difflib
 import math
-import operator
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
@@ -24,16 +20,10 @@ from softmax_lab.config import Config, flatten
 
 __all__ = [
     "FORMATS",
-    "WHERE_OPS",
-    "RunDiff",
     "compare_runs",
     "compare_table",
-    "diff_runs",
-    "filter_runs",
-    "format_diff",
     "format_table",
     "ranked_runs",
-    "select_run",
     "table_params",
 ]
 
@@ -255,256 +245,3 @@ def format_table(df: pd.DataFrame, fmt: Format | str = "table") -> str:
             df = df.assign(name=df["name"].map(_shorten))
         return str(df.map(lambda v: _cell(v) or "-").to_string(index=False))
     raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-
-
-# --- --where: keep the runs that match ---------------------------------------------------------
-
-WHERE_OPS = ("=", "==", "!=", "<", "<=", ">", ">=")
-_ORDERING = ("<", "<=", ">", ">=")
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq,
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-# KEY OP VALUE; the value may not start with an operator character, so "lr=>1" is malformed
-_WHERE = re.compile(r"\s*([^\s=!<>]+)\s*(==|!=|<=|>=|=|<|>)\s*([^\s=!<>].*?)\s*")
-
-
-@dataclass(frozen=True)
-class _Where:
-    text: str
-    column: str
-    op: str
-    value: str
-
-
-def _where_keys(df: pd.DataFrame) -> dict[str, str]:
-    """Every key a ``--where`` may name, mapped to its column in ``df``.
-
-    The config's params and the four metrics are always valid (a frame of no runs has no
-    columns for them), plus whatever other params and metrics ``df`` holds.
-    """
-    logged = {
-        prefix: [c.removeprefix(prefix) for c in df.columns if c.startswith(prefix)]
-        for prefix in ("params.", "metrics.")
-    }
-    params = dict.fromkeys([*PARAM_ORDER, *logged["params."]])
-    metrics = dict.fromkeys([*METRICS, *logged["metrics."]])
-    return {
-        "status": "status",
-        **{k: f"params.{k}" for k in params},
-        **{k: f"metrics.{k}" for k in metrics},
-    }
-
-
-def _parse_where(text: str, keys: dict[str, str]) -> _Where:
-    valid = "valid keys: " + ", ".join(keys)
-    found = _WHERE.fullmatch(text)
-    if found is None:
-        raise ValueError(
-            f"where expression {text!r} is malformed: expected KEY OP VALUE with OP one of "
-            f"{' '.join(WHERE_OPS)}, e.g. 'optim.lr>0.1' or 'status=FINISHED'; {valid}"
-        )
-    key, op, value = found.groups()
-    key = key.removeprefix("params.").removeprefix("metrics.")
-    if key not in keys:
-        # "lr" means "optim.lr"; else the nearest spelling ("optim.lrr")
-        close = [k for k in keys if k.rsplit(".", 1)[-1] == key]
-        close = close or difflib.get_close_matches(key, keys, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"where expression {text!r}: unknown key {key!r}{hint}; {valid}")
-    if op in _ORDERING and _number(value) is None:
-        raise ValueError(
-            f"where expression {text!r}: {op} compares numbers, got {value!r}; "
-            "use = or != to compare text"
-        )
-    return _Where(text, keys[key], op, value)
-
-
-def _number(value: Any) -> float | None:
-    """``value`` as a float if it is a number or a string of one, else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _holds(cell: Any, where: _Where) -> bool:
-    """Whether one run's value satisfies ``where``; a run without the key matches only ``!=``."""
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
-        return where.op == "!="
-    a, b = _number(cell), _number(where.value)
-    if a is not None and b is not None:
-        return _COMPARE[where.op](a, b)
-    if where.op in _ORDERING:  # the value is a number, this run's is not (e.g. "None")
-        return False
-    same = str(cell).casefold() == where.value.casefold()
-    return same if where.op in ("=", "==") else not same
-
-
-def filter_runs(df: pd.DataFrame, exprs: Sequence[str]) -> pd.DataFrame:
-    """The runs of ``df`` for which every expression holds, in their order.
-
-    Parameters
-    ----------
-    df : DataFrame
-        As returned by ``softmax_lab.tracking.runs_frame``.
-    exprs : sequence of str
-        ``KEY OP VALUE``, e.g. ``"optim.lr>0.1"``, ``"model.name=mlp"``, ``"test/error<=0.1"``,
-        ``"status!=FAILED"``. KEY is a param, a metric (its final value) or ``status``; OP one of
-        ``= == != < <= > >=``. Both sides numbers (params are logged as text: ``"0.5"`` counts):
-        compared as numbers, so ``optim.lr=0.50`` matches ``0.5``. Otherwise ``=``/``==``/``!=``
-        compare text, ignoring case (``optim.shuffle=false`` matches the logged ``False``), and
-        the ordering operators, which need a number VALUE, do not match. A run without a value
-        for KEY (a metric it never logged) matches only ``!=``.
-
-    Raises
-    ------
-    ValueError
-        For a malformed expression, an unknown key, or an ordering operator with a non-numeric
-        VALUE; the message names the expression and lists the valid keys. Every expression is
-        checked before any is applied.
-    """
-    keys = _where_keys(df)
-    wheres = [_parse_where(text, keys) for text in exprs]
-    keep = pd.Series(True, index=df.index)
-    for where in wheres:
-        if where.column not in df.columns:  # a known key no run has: only != can hold
-            keep &= where.op == "!="
-            continue
-        keep &= df[where.column].map(lambda cell, w=where: _holds(cell, w)).astype(bool)
-    return df[keep]
-
-
-# --- --diff: two runs side by side -------------------------------------------------------------
-
-
-def select_run(df: pd.DataFrame, run: str) -> pd.Series:
-    """The row of ``df`` whose ``run_id`` is ``run`` or starts with it (e.g. the 8 shown).
-
-    Raises
-    ------
-    ValueError
-        When no run, or more than one, matches (the message lists the candidates).
-    """
-    run = run.strip()
-    if not run:
-        raise ValueError("run id must not be empty: pass a run id or its first 8 characters")
-    ids = df["run_id"].astype(str)
-    exact = df[ids == run]
-    matches = exact if len(exact) else df[ids.str.startswith(run)]
-    if len(matches) == 1:
-        return matches.iloc[0]
-    if len(matches) == 0:
-        raise ValueError(
-            f"no run with id {run!r} among these {len(df)} runs; pass an id (or its first 8 "
-            "characters) as `softmax-lab compare` shows it, and --experiment/--sweep if the run "
-            "belongs to another experiment"
-        )
-    raise ValueError(
-        f"run id prefix {run!r} is ambiguous: it matches {', '.join(matches['run_id'])}; "
-        "pass more characters"
-    )
-
-
-@dataclass(frozen=True)
-class RunDiff:
-    """Two runs side by side: what was set differently and how each ended.
-
-    Attributes
-    ----------
-    a, b : str
-        Each run as ``"<first 8 of id>  <name> (<status>)"``.
-    params : DataFrame
-        Columns ``key``, ``A``, ``B``: the params whose logged values differ (text as logged,
-        None where a run lacks the param), in config order.
-    metrics : DataFrame
-        Columns ``metric``, ``A``, ``B``, ``B-A``: every final metric either run logged (float,
-        NaN where missing), the four of the table first.
-    """
-
-    a: str
-    b: str
-    params: pd.DataFrame
-    metrics: pd.DataFrame
-
-
-def _value(row: pd.Series, key: str) -> Any:
-    value = row.get(key)
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-def _label(row: pd.Series) -> str:
-    run_id = str(row.get("run_id", ""))[:8]
-    return f"{run_id}  {_value(row, 'run_name') or ''} ({_value(row, 'status') or '?'})"
-
-
-def diff_runs(row_a: pd.Series, row_b: pd.Series) -> RunDiff:
-    """Compare two rows of ``softmax_lab.tracking.runs_frame`` (see ``RunDiff``)."""
-    rank = {k: i for i, k in enumerate(PARAM_ORDER)}
-    labels = (*row_a.index, *row_b.index)
-    param_keys = sorted(
-        {k.removeprefix("params.") for k in labels if k.startswith("params.")},
-        key=lambda k: (rank.get(k, len(rank)), k),
-    )
-    differing = []
-    for key in param_keys:
-        a, b = _value(row_a, f"params.{key}"), _value(row_b, f"params.{key}")
-        if a != b:
-            differing.append((key, a, b))
-    order = {k: i for i, k in enumerate(METRICS)}
-    metric_keys = sorted(
-        {
-            k.removeprefix("metrics.")
-            for row in (row_a, row_b)
-            for k in row.index
-            if k.startswith("metrics.") and _value(row, k) is not None
-        },
-        key=lambda k: (order.get(k, len(order)), k),
-    )
-
-    def final(row: pd.Series) -> list[float]:
-        return [pd.to_numeric(row.get(f"metrics.{k}", math.nan)) for k in metric_keys]
-
-    metrics = pd.DataFrame({"metric": metric_keys, "A": final(row_a), "B": final(row_b)})
-    metrics = metrics.astype({"A": float, "B": float})
-    metrics["B-A"] = metrics["B"] - metrics["A"]
-    params = pd.DataFrame(differing, columns=["key", "A", "B"])
-    return RunDiff(_label(row_a), _label(row_b), params, metrics)
-
-
-def format_diff(diff: RunDiff, fmt: Format | str = "table") -> str:
-    """Render a ``RunDiff``: the two runs, the params that differ, the final metrics.
-
-    ``table`` and ``markdown`` give three titled parts; ``csv`` gives one table with columns
-    ``section`` (``param`` or ``metric``), ``key``, ``A``, ``B``, ``B-A``.
-    """
-    if fmt == "csv":
-        params = diff.params.assign(section="param")
-        metrics = diff.metrics.rename(columns={"metric": "key"}).assign(section="metric")
-        both = pd.concat([params, metrics], ignore_index=True)
-        return format_table(both[["section", "key", "A", "B", "B-A"]], "csv")
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    title = (lambda s: f"**{s}**") if fmt == "markdown" else (lambda s: s)
-    differ = (
-        format_table(diff.params, fmt) if len(diff.params) else "(none: every param is the same)"
-    )
-    return "\n".join(
-        [
-            f"A: {diff.a}",
-            f"B: {diff.b}",
-            "",
-            title("params that differ:"),
-            differ,
-            "",
-            title("final metrics:"),
-            format_table(diff.metrics, fmt),
-        ]
-    )

@@ -28,7 +28,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.diff and (args.where or args.top is not None or args.plot or args.sort != DEFAULT_SORT):
         return _error("--diff compares two runs: it takes no --where, --sort, --top or --plot")
 
-    from softmax_lab import report, tracking
+    from softmax_lab import report, run_diff, run_filters, tracking
 
     uri = tracking.resolve_uri(args.tracking_uri)
     experiment = args.experiment or tracking.latest_experiment(uri)
@@ -41,14 +41,14 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if args.diff:
         try:
-            a, b = (report.select_run(df, run) for run in args.diff)
+            a, b = (run_diff.select_run(df, run) for run in args.diff)
         except ValueError as err:
             return _error(f"--diff: {err}")
-        print(report.format_diff(report.diff_runs(a, b), args.format))
+        print(run_diff.format_diff(run_diff.diff_runs(a, b), args.format))
         return 0
 
     try:
-        shown = report.filter_runs(df, args.where)
+        shown = run_filters.filter_runs(df, args.where)
         table = report.compare_table(shown, sort=args.sort, top=args.top)
     except ValueError as err:
         return _error(str(err))

@@ -32,7 +32,7 @@ from softmax_lab.timings import phase
 
 if TYPE_CHECKING:
     from softmax_lab.fused import FusedPlan
-    from softmax_lab.job import OpenJob
+    from softmax_lab.job import JobOutcome, OpenJob
 
 __all__ = ["FusedLauncher", "FusedLauncherConf", "fusion_groups"]
 
@@ -186,35 +186,26 @@ class FusedLauncher(Launcher):
     ) -> None:
         """Open each group's runs and start training it at once, one thread per group (with one
         BLAS thread each: the sweeper's limit), so the groups train side by side on every core
-        while the next ones are still being opened. Each thread logs its own runs' epochs; each
-        group's runs are closed here as the group finishes, while the others train on. Ctrl-C
-        (which only reaches this thread) stops every group at its next epoch; their runs end
-        KILLED."""
-        from softmax_lab.job import close_group, close_job, train_group
+        while the next ones are still being opened. Each thread logs its own runs' epochs and
+        closes each run as soon as its epochs are done. Ctrl-C (which only reaches this thread)
+        stops every group at its next epoch; their open runs end KILLED."""
+        from softmax_lab.fused_job import run_fused
 
         if not groups:
             return
         stop = threading.Event()
         opened: list[OpenJob] = []  # every run opened so far, to close if interrupted
         pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")
-        futures: dict[Future[list[Any]], _OpenGroup] = {}
+        futures: dict[Future[dict[int, JobOutcome]], _OpenGroup] = {}
         try:
             with phase("training"):  # wall time, minus the opening and closing nested in it
                 for group in groups:
                     g = self._open_group(group, cfgs, configs, returns, opened)
                     if g is not None:
-                        futures[pool.submit(train_group, g.plan, g.jobs, stop=stop)] = g
+                        futures[pool.submit(run_fused, g.plan, g.jobs, stop=stop)] = g
                 for future in as_completed(futures):
                     g = futures[future]
-                    try:
-                        results = future.result()
-                    except (KeyboardInterrupt, SystemExit):
-                        raise
-                    except Exception as e:  # not a diverged job but the group: all its jobs fail
-                        log.exception("fused group %s failed", g.group_id)
-                        outcomes = {j: close_job(job, error=e) for j, job in g.jobs.items()}
-                    else:
-                        outcomes = close_group(g.jobs, results)
+                    outcomes = future.result()  # a group's failure is in its jobs' outcomes
                     for j, i in enumerate(g.live):
                         returns[i].return_value = outcomes[j]
                         report_outcome(outcomes[j])

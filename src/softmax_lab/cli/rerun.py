@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from softmax_lab.rerun import Comparison
+    from softmax_lab.rerun_compare import Comparison
 
 __all__ = ["run_rerun"]
 
@@ -26,13 +26,13 @@ def _counts(c: Comparison) -> str:
 
 def run_rerun(args: argparse.Namespace) -> int:
     """Exit code 0: reproduced exactly (or the --set run finished); 1: differs; 2: bad input."""
-    from softmax_lab import rerun, tracking
+    from softmax_lab import rerun, rerun_compare, rerun_plan, tracking
     from softmax_lab.cli.console import EpochTable
     from softmax_lab.config import ConfigError
 
     try:
-        plan = rerun.prepare_rerun(args.tracking_uri, args.run_id, args.set)
-    except (tracking.TrackingError, rerun.RerunError, ConfigError) as e:
+        plan = rerun_plan.prepare_rerun(args.tracking_uri, args.run_id, args.set)
+    except (tracking.TrackingError, rerun_plan.RerunError, ConfigError) as e:
         _err(str(e))
         return 2
     o = plan.original
@@ -55,15 +55,15 @@ def run_rerun(args: argparse.Namespace) -> int:
         table.close()
     reason = f" ({result.reason})" if result.reason else ""
     print(f"new run {result.run_id}: {result.status}{reason}, tagged sl.rerun_of={o.run_id}")
-    for line in rerun.format_differences(result.comparison):
+    for line in rerun_compare.format_differences(result.comparison):
         print(line)
     c = result.comparison
     if plan.changed:
         changes = " ".join(f"{k}={v}" for k, v in plan.changed.items())
         print(f"changed (--set {changes}): {_counts(c)} differ from the original")
         return 0 if result.status == "FINISHED" else 1
-    if result.verdict == rerun.REPRODUCED:
-        print(rerun.REPRODUCED)
+    if result.verdict == rerun_compare.REPRODUCED:
+        print(rerun_compare.REPRODUCED)
         return 0
     print(f"{result.verdict}: {_counts(c)} differ from the original")
     return 1

@@ -1,0 +1,117 @@
+"""Fused jobs end to end: a group of open jobs trained as one stack, each closed as it ends.
+
+``softmax_lab.fused.train_fused`` does the arithmetic; this module connects it to the jobs of
+``softmax_lab.job``: each job's epochs go to its own run as they come, and each job is closed
+(θ, pictures, FINISHED; or FAILED if its block diverged) as soon as its own epochs are done,
+while the longer jobs of the group train on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from softmax_lab.config import Config
+from softmax_lab.fused import FusedJobResult, FusedPlan
+from softmax_lab.job import JobContext, JobOutcome, OpenJob, close_job, open_job
+from softmax_lab.timings import phase
+from softmax_lab.trainer import EpochMetrics, TrainResult, seeded_rngs
+
+__all__ = ["run_fused", "run_fused_replay"]
+
+log = logging.getLogger(__name__)
+
+
+def run_fused(
+    plan: FusedPlan, jobs: dict[int, OpenJob], *, stop: threading.Event | None = None
+) -> dict[int, JobOutcome]:
+    """Train a fused plan once and close the open jobs it serves, each as soon as it ends.
+
+    Parameters
+    ----------
+    plan : FusedPlan
+    jobs : dict
+        Plan job index → its open job. They share data, batch size, shuffling and seed (the
+        first job's are used). Plan jobs without an open job are trained but not recorded (a
+        rerun replaying a whole group).
+    stop : threading.Event, optional
+        Once set, training stops at the next epoch (as on Ctrl-C, which only reaches the main
+        thread when groups train in threads): the jobs still open are closed KILLED and
+        ``KeyboardInterrupt`` is raised.
+
+    Returns
+    -------
+    dict
+        Plan job index → outcome, for every open job.
+    """
+    from softmax_lab.fused import train_fused
+
+    first = next(iter(jobs.values()))
+    data, cfg = first.data, first.cfg
+    assert data is not None
+    outcomes: dict[int, JobOutcome] = {}
+
+    def on_epoch(j: int, m: EpochMetrics) -> None:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt("stopped: the sweep was interrupted")
+        if j in jobs:
+            jobs[j].log_epoch(m)
+
+    def on_job_end(j: int, r: FusedJobResult) -> None:
+        if j in jobs:
+            outcomes[j] = _close(jobs[j], r)
+
+    try:
+        with phase("training"):  # closing jobs on the way is timed as logging and pictures
+            train_fused(
+                data.X_train,
+                data.y_train,
+                data.X_test,
+                data.y_test,
+                plan,
+                batch_size=cfg.optim.batch_size,
+                n_classes=data.n_classes,
+                shuffle=cfg.optim.shuffle,
+                rng=seeded_rngs(cfg.seed)[1],
+                on_epoch=on_epoch,
+                on_job_end=on_job_end,
+            )
+    except (KeyboardInterrupt, SystemExit):
+        for job in jobs.values():
+            job.kill()  # the jobs already closed keep their outcome
+        raise
+    except Exception as e:  # not a diverged job (those fail alone) but the group: all fail
+        log.exception("fused training failed")
+        for j, job in jobs.items():
+            outcomes.setdefault(j, close_job(job, error=e))
+    return outcomes
+
+
+def _close(job: OpenJob, r: FusedJobResult) -> JobOutcome:
+    """Close one job of a group: θ, pictures and FINISHED, or FAILED if its block diverged."""
+    from softmax_lab.model import SoftmaxRegression
+
+    data = job.data
+    if r.error is not None or r.theta is None or data is None:
+        return close_job(job, error=r.error)
+    model = SoftmaxRegression(data.n_features, data.n_classes)
+    model.params["theta"][:] = r.theta
+    return close_job(
+        job, model=model, result=TrainResult({"theta": r.theta}, r.history, r.confusion)
+    )
+
+
+def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:
+    """Rerun one job of a fused group in fused mode, from its ``sl.fused_group`` description.
+
+    The whole group's stack of step sizes is trained again (their runs are not recorded) so
+    this job's numbers repeat the original bit for bit; only this job gets a run.
+    """
+    from softmax_lab.fused import replay_plan
+
+    plan, me = replay_plan(description, cfg.optim.epochs)
+    job = open_job(cfg, ctx)
+    if job.outcome is not None or job.data is None:
+        return close_job(job)
+    job.rec.set_tags({"sl.fused": "true", "sl.fused_group": f"replay {description}"})
+    return run_fused(plan, {me: job})[me]
