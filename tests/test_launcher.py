@@ -170,3 +170,26 @@ def test_rerun_of_a_fused_run_reproduces_exactly_in_fused_mode(
         "rerun", run_id, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path
     ).stdout
     assert "same fused mode" in out and "reproduced exactly" in out
+
+
+@pytest.mark.slow
+def test_fused_job_dirs_resolve_a_subdir_that_uses_the_hydra_resolver(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    cli(
+        "train",
+        "-m",
+        "dataset=idx",
+        f"dataset.path={digits_dir}",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        "optim.lr=0.1,0.2",
+        "optim.epochs=1",
+        f"hydra.sweep.dir={tmp_path}/sweeps",
+        "hydra.sweep.subdir=${hydra:job.name}-${hydra:job.num}",
+        cwd=tmp_path,
+    )
+    for n in (0, 1):
+        job_dir = tmp_path / "sweeps" / f"softmax-lab-{n}"
+        hydra_yaml = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())
+        assert hydra_yaml["hydra"]["runtime"]["output_dir"] == str(job_dir)
+        assert (job_dir / "plots" / "theta.png").is_file()

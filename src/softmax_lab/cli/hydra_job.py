@@ -57,7 +57,9 @@ def run_job_light(
         )
     hydra_config = HydraConfig.instance()
     previous = hydra_config.cfg
-    hydra_config.set_config(config)  # the sweep dir may interpolate ${hydra:...} or ${now:...}
+    sweep_dirs = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+    if "${hydra:" in str(sweep_dirs):  # resolving them needs this job's HydraConfig (~5 ms)
+        hydra_config.set_config(config)
     output_dir = os.path.abspath(
         os.path.join(str(config.hydra.sweep.dir), str(config.hydra.sweep.subdir))
     )
