@@ -1,0 +1,48 @@
+"""cli.hydra_job: which jobs take the light path, and which go to Hydra's own run_job.
+
+That the light path writes the same job directory as Hydra's is checked end to end by
+``test_launcher.test_fused_sweep_equals_basic_sweep``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra._internal.callbacks import Callbacks
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import HydraContext
+from omegaconf import DictConfig, OmegaConf
+
+from softmax_lab.cli.hydra_app import CONF_DIR, register_configs
+from softmax_lab.cli.hydra_job import _can_run_light
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hydra_conf() -> Iterator[None]:
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield
+
+
+def _config(*overrides: str) -> DictConfig:
+    return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def _context(callbacks: DictConfig | None = None) -> HydraContext:
+    return HydraContext(config_loader=None, callbacks=Callbacks(callbacks))  # type: ignore[arg-type]
+
+
+def test_a_plain_sweep_job_takes_the_light_path() -> None:
+    assert _can_run_light(_config(), _context())
+
+
+@pytest.mark.parametrize("override", ["hydra.job.chdir=true", "+hydra.job.env_set.FOO=bar"])
+def test_chdir_or_env_set_go_to_hydras_run_job(override: str) -> None:
+    assert not _can_run_light(_config(override), _context())
+
+
+def test_hydra_callbacks_go_to_hydras_run_job() -> None:
+    callbacks = OmegaConf.create({"hydra": {"callbacks": {"log": {"_target_": "builtins.dict"}}}})
+    assert not _can_run_light(_config(), _context(callbacks))
