@@ -1,4 +1,4 @@
-"""Helpers for the picture tests: a PNG's size and decoded colours."""
+"""Helpers for the picture tests: a run's history to draw, a PNG's size and decoded colours."""
 
 from __future__ import annotations
 
@@ -32,3 +32,17 @@ def pixels(path: Path) -> NDArray[np.int64]:
 def near(rgb: NDArray[np.int64], colour: tuple[int, int, int], tol: int = 30) -> NDArray[np.bool_]:
     """Where ``rgb`` (..., 3) is within ``tol`` of ``colour`` in every channel."""
     return (np.abs(rgb - colour) <= tol).all(axis=-1)
+
+
+def history(epochs: int = 10) -> list[dict[str, float]]:
+    """A made-up learning history of ``epochs`` epochs, as ``plot_curves`` takes it."""
+    return [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / e,
+            "train_error": 0.3 / e,
+            "test_loss": 1.1 / e,
+            "test_error": 0.32 / e,
+        }
+        for e in range(1, epochs + 1)
+    ]

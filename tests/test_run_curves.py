@@ -4,24 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pictures import near, pixels, png_size
+from pictures import history, near, pixels, png_size
 
 from softmax_lab import run_curves
 
 TRAIN_RGB, TEST_RGB = (31, 119, 180), (255, 127, 14)
-
-
-def history(epochs: int = 10) -> list[dict[str, float]]:
-    return [
-        {
-            "epoch": e,
-            "train_loss": 1.0 / e,
-            "train_error": 0.3 / e,
-            "test_loss": 1.1 / e,
-            "test_error": 0.32 / e,
-        }
-        for e in range(1, epochs + 1)
-    ]
 
 
 # ---------------------------------------------------------------------------------------------
