@@ -310,13 +310,13 @@ def test_run_recorder_writes_an_epoch_at_once_when_the_last_write_is_old(
     store: tuple[str, str],
 ) -> None:
     uri, experiment_id = store
-    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0.2)
-    time.sleep(0.25)  # a slow epoch
-    rec.log_epoch(epoch_metrics(1))
-    assert metric_history(uri, rec.run_id, "test/error") == [(1, 0.75)]
+    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0.5)
+    time.sleep(0.55)  # a slow epoch
+    rec.log_epoch(epoch_metrics(1))  # the last write is old: written at once
     rec.log_epoch(epoch_metrics(2))  # right after a write: waits for a later one
-    assert len(metric_history(uri, rec.run_id, "test/error")) == 1
-    time.sleep(0.25)
+    # (only log_epoch and finish write, so however long this read takes, epoch 2 still waits)
+    assert metric_history(uri, rec.run_id, "test/error") == [(1, 0.75)]
+    time.sleep(0.55)
     rec.log_epoch(epoch_metrics(3))  # writes itself and the epoch that waited
     assert [step for step, _ in metric_history(uri, rec.run_id, "test/error")] == [1, 2, 3]
     rec.finish()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 __all__ = ["dump", "mark", "phase", "totals"]
 
+_clock = time.perf_counter  # one name, so tests can stop the clock
 _totals: defaultdict[str, float] = defaultdict(float)
 _marks: dict[str, float] = {}
 _local = threading.local()  # .stack per thread: [start, time spent in nested phases] per phase
@@ -43,12 +44,12 @@ def _stack() -> list[list[float]]:
 def phase(name: str) -> Iterator[None]:
     """Time a block as ``name``, exclusive of nested phases."""
     stack = _stack()
-    stack.append([time.perf_counter(), 0.0])
+    stack.append([_clock(), 0.0])
     try:
         yield
     finally:
         start, nested = stack.pop()
-        elapsed = time.perf_counter() - start
+        elapsed = _clock() - start
         own = elapsed - nested
         in_worker = threading.current_thread() is not threading.main_thread()
         with _lock:
@@ -63,7 +64,7 @@ def phase(name: str) -> Iterator[None]:
 
 def mark(name: str) -> None:
     """Remember when something happened (seconds on the perf_counter clock), once."""
-    _marks.setdefault(name, time.perf_counter())
+    _marks.setdefault(name, _clock())
 
 
 def totals() -> dict[str, float]:
@@ -78,6 +79,6 @@ def dump() -> None:
     """Write the phase totals and marks to ``$SOFTMAX_LAB_TIMINGS``, if set."""
     path = os.environ.get("SOFTMAX_LAB_TIMINGS")
     if path:
-        now = time.perf_counter()
+        now = _clock()
         marks = {k: now - v for k, v in _marks.items()}  # seconds before the dump
         Path(path).write_text(json.dumps({"phases": totals(), "before_end": marks}))
