@@ -19,15 +19,14 @@ from softmax_lab.datasets import (
     MNIST,
     Dataset,
     DatasetError,
-    _load_remote_idx,
     _ParsedCache,
-    _RemoteIdxSet,
     clear_memory_cache,
     default_cache_dir,
     load_dataset,
 )
 from softmax_lab.download import RemoteFile
 from softmax_lab.idx import IdxFormatError, payload_sha256, write_idx
+from softmax_lab.idx_sets import RemoteIdxSet, load_remote_idx
 
 
 @pytest.fixture(autouse=True)
@@ -281,7 +280,7 @@ def test_changed_source_file_is_parsed_again(write_idx_set: IdxSetWriter, tmp_pa
 # -- mnist / fashion_mnist -----------------------------------------------------------------
 
 
-def _published(mirror: Mirror, write_idx_set: IdxSetWriter) -> _RemoteIdxSet:
+def _published(mirror: Mirror, write_idx_set: IdxSetWriter) -> RemoteIdxSet:
     """Publish a small IDX set on `mirror`; return MNIST's spec with its names and checksums."""
     write_idx_set(mirror.root)
     files = []
@@ -289,7 +288,7 @@ def _published(mirror: Mirror, write_idx_set: IdxSetWriter) -> _RemoteIdxSet:
         content = (mirror.root / remote.name).read_bytes()
         md5 = hashlib.md5(content).hexdigest()
         files.append(RemoteFile(remote.name, md5, payload_sha256(mirror.root / remote.name)))
-    return _RemoteIdxSet("mnist", tuple(files), (mirror.url,))
+    return RemoteIdxSet("mnist", tuple(files), (mirror.url,))
 
 
 def test_mnist_downloads_into_cache_dir_then_loads_offline(
@@ -297,7 +296,7 @@ def test_mnist_downloads_into_cache_dir_then_loads_offline(
 ) -> None:
     spec = _published(http_mirror, write_idx_set)
     cache = _ParsedCache(tmp_path / "cache")
-    ds = _load_remote_idx(spec, cache=cache, download=True)
+    ds = load_remote_idx(spec, cache=cache, download=True)
     assert len(http_mirror.requests) == 4
     assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(
         f.name for f in spec.files
@@ -308,7 +307,7 @@ def test_mnist_downloads_into_cache_dir_then_loads_offline(
         str((tmp_path / "cache" / "mnist").resolve()),
     )
     clear_memory_cache()
-    again = _load_remote_idx(spec, cache=cache, download=False)
+    again = load_remote_idx(spec, cache=cache, download=False)
     assert again.fingerprint == ds.fingerprint
     assert len(http_mirror.requests) == 4
 
@@ -322,7 +321,7 @@ def test_mnist_downloads_only_missing_files(
     (home / "t10k-labels-idx1-ubyte.gz").write_bytes(
         (http_mirror.root / "t10k-labels-idx1-ubyte.gz").read_bytes()
     )
-    _load_remote_idx(spec, cache=_ParsedCache(tmp_path / "cache"), download=True)
+    load_remote_idx(spec, cache=_ParsedCache(tmp_path / "cache"), download=True)
     assert "/t10k-labels-idx1-ubyte.gz" not in http_mirror.requests
     assert len(http_mirror.requests) == 3
 
@@ -332,7 +331,7 @@ def test_mnist_offline_error_names_directory_mirrors_and_offline_datasets(
 ) -> None:
     home = tmp_path / "cache" / "mnist"
     with pytest.raises(DatasetError) as info:
-        _load_remote_idx(
+        load_remote_idx(
             MNIST, cache=_ParsedCache(tmp_path / "cache"), download=True, mirrors=[dead_url]
         )
     message = str(info.value)
@@ -373,10 +372,10 @@ def test_fashion_mnist_falls_back_to_system_dir(
     write_idx_set: IdxSetWriter, tmp_path: Path
 ) -> None:
     write_idx_set(tmp_path / "system")
-    unchecked = _RemoteIdxSet(
+    unchecked = RemoteIdxSet(
         "fashion_mnist", tuple(RemoteFile(f.name) for f in FASHION_MNIST.files), ()
     )
-    ds = _load_remote_idx(
+    ds = load_remote_idx(
         unchecked,
         cache=_ParsedCache(tmp_path / "cache"),
         download=False,
