@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from softmax_lab.raster import BLACK, Box, Colour, draw_text, fit_text, text_size
+from softmax_lab.raster import BLACK, Box, Colour, blank, draw_text, fit_text, text_size
 
 __all__ = [
     "GRID",
     "PAD",
     "TICK",
+    "EpochPanel",
     "Ticks",
     "draw_axes",
     "draw_colourbar",
@@ -262,3 +264,50 @@ def draw_series(
         draw_polyline(draw, points[run], colour, width=width, dash=dash)
     if marker:
         draw_markers(draw, points[ok], colour, size=marker, square=square)
+
+
+@dataclass
+class EpochPanel:
+    """A w × h plot of values over epochs, drawn at 2× (``panel``, gridded) to be halved.
+
+    Built by ``EpochPanel.over``; ``at`` maps data to the panel's pixels, ``paste`` puts the
+    halved panel on the canvas, and ``xticks``/``yticks`` are the ticks for ``draw_axes``.
+    """
+
+    panel: Image.Image
+    draw: ImageDraw.ImageDraw
+    xlo: float
+    yhi: float
+    scale: tuple[float, float]  # 2× px per data unit, x and y
+    xt: NDArray[np.float64]
+    yt: NDArray[np.float64]
+    xpx: NDArray[np.float64]  # tick positions in the 1× box
+    ypx: NDArray[np.float64]
+
+    @classmethod
+    def over(
+        cls, x: NDArray[np.float64], y: NDArray[np.float64], w: int, h: int, *, xticks: int
+    ) -> EpochPanel:
+        """The panel whose limits hold epochs ``x`` and values ``y``, with its grid drawn."""
+        xlo, xhi = limits(x)
+        if xhi - xlo < 1:  # one epoch: a unit range around it, one tick
+            xlo, xhi = (xlo + xhi - 1) / 2, (xlo + xhi + 1) / 2
+        ylo, yhi = limits(y)
+        xt, yt = nice_ticks(xlo, xhi, n=xticks, integer=True), nice_ticks(ylo, yhi, n=8)
+        xpx, ypx = (xt - xlo) / (xhi - xlo) * w, (yhi - yt) / (yhi - ylo) * h  # (T,) in the box
+        # drawn at 2× and halved: the 2×2 average antialiases the lines and markers
+        panel = blank(2 * w, 2 * h)
+        draw = ImageDraw.Draw(panel)
+        draw_grid(draw, 2 * xpx, 2 * ypx, panel.size)
+        scale = (2 * w / (xhi - xlo), 2 * h / (yhi - ylo))
+        return cls(panel, draw, xlo, yhi, scale, xt, yt, xpx, ypx)
+
+    def at(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(E, 2) panel pixels of the points (x, y), from the top-left."""
+        return np.stack([x - self.xlo, self.yhi - y], axis=1) * self.scale
+
+    def paste(self, canvas: Image.Image, box: Box) -> tuple[Ticks, Ticks]:
+        """Halve the panel into ``box`` on ``canvas``; return the (x, y) ticks for the box."""
+        x0, y0 = box[0], box[1]
+        canvas.paste(self.panel.reduce(2), (x0, y0))
+        return (x0 + self.xpx, format_ticks(self.xt)), (y0 + self.ypx, format_ticks(self.yt))

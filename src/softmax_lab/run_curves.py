@@ -14,7 +14,7 @@ from typing import NamedTuple, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from softmax_lab.raster import (
     DRAWING,
@@ -29,14 +29,11 @@ from softmax_lab.raster import (
     tints,
 )
 from softmax_lab.raster_axes import (
+    EpochPanel,
     draw_axes,
-    draw_grid,
     draw_markers,
     draw_polyline,
     draw_series,
-    format_ticks,
-    limits,
-    nice_ticks,
 )
 
 __all__ = ["HISTORY_KEYS", "plot_curves"]
@@ -113,20 +110,11 @@ def _draw_curve_panel(
     """One axes: grid, train and test lines with markers, a legend, ticks and labels."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    xlo, xhi = limits(x)
-    if xhi - xlo < 1:  # one epoch: a unit range around it, one tick
-        xlo, xhi = (xlo + xhi - 1) / 2, (xlo + xhi + 1) / 2
-    ylo, yhi = limits(np.concatenate(series))
-    xt, yt = nice_ticks(xlo, xhi, n=8, integer=True), nice_ticks(ylo, yhi, n=8)
-    xpx, ypx = (xt - xlo) / (xhi - xlo) * w, (yhi - yt) / (yhi - ylo) * h  # (T,) in the box
-    # drawn at 2× and halved: the 2×2 average antialiases the lines and markers
-    panel = blank(2 * w, 2 * h)
-    draw = ImageDraw.Draw(panel)
-    draw_grid(draw, 2 * xpx, 2 * ypx, panel.size)
-    scale = (2 * w / (xhi - xlo), 2 * h / (yhi - ylo))
+    plot = EpochPanel.over(x, np.concatenate(series), w, h, xticks=8)
+    draw = plot.draw
     lines = []  # (E, 2) each, 2× px, NaN where a value is not finite
     for values, style in zip(series, (TRAIN, TEST), strict=True):
-        points = np.stack([x - xlo, yhi - values], axis=1) * scale
+        points = plot.at(x, values)
         points[~np.isfinite(points).all(axis=1)] = np.nan
         lines.append(points)
         draw_series(
@@ -147,10 +135,9 @@ def _draw_curve_panel(
         draw_markers(
             draw, sample.mean(axis=0, keepdims=True), style.colour, size=11, square=style.square
         )
-    canvas.paste(panel.reduce(2), (x0, y0))
+    xticks, yticks = plot.paste(canvas, box)
     for row, name in enumerate(("train", "test")):
         draw_text(canvas, (x0 + lx + 41, y0 + ly + 12 + 20 * row), name, size=14, anchor="lm")
-    xticks, yticks = (x0 + xpx, format_ticks(xt)), (y0 + ypx, format_ticks(yt))
     draw_axes(canvas, box, xticks=xticks, yticks=yticks, xlabel="epoch", ylabel=ylabel, title=title)
 
 

@@ -33,14 +33,13 @@ from softmax_lab.raster import (
     tints,
 )
 from softmax_lab.raster_axes import (
+    EpochPanel,
     draw_axes,
     draw_colourbar,
-    draw_grid,
     draw_markers,
     draw_series,
     fit_tick_labels,
     format_ticks,
-    limits,
     nice_ticks,
 )
 
@@ -253,26 +252,15 @@ def draw_overlay(
     box = x0, y0, x1, y1 = 75, (40 if title else 20), 635, 445
     w, h = x1 - x0, y1 - y0
     points = np.concatenate([p for _, p in ranked])  # (P, 2)
-    xlo, xhi = limits(points[:, 0])
-    if xhi - xlo < 1:  # one epoch: a unit range around it
-        xlo, xhi = (xlo + xhi - 1) / 2, (xlo + xhi + 1) / 2
-    ylo, yhi = limits(points[:, 1])
-    xt, yt = nice_ticks(xlo, xhi, n=10, integer=True), nice_ticks(ylo, yhi, n=8)
-    xpx, ypx = (xt - xlo) / (xhi - xlo) * w, (yhi - yt) / (yhi - ylo) * h  # (T,) in the box
-    # drawn at 2× and halved: the 2×2 average antialiases the lines and markers
-    panel = blank(2 * w, 2 * h)
-    draw = ImageDraw.Draw(panel)
-    draw_grid(draw, 2 * xpx, 2 * ypx, panel.size)
-    scale = (2 * w / (xhi - xlo), 2 * h / (yhi - ylo))
+    plot = EpochPanel.over(points[:, 0], points[:, 1], w, h, xticks=10)
     for (_, arr), colour in reversed(list(zip(ranked, colours, strict=True))):
-        xy = (arr - (xlo, 0.0)) * (1.0, -1.0) + (0.0, yhi)  # (E, 2), from the top-left, data units
-        draw_series(draw, xy * scale, colour, width=4, marker=9)
-    canvas.paste(panel.reduce(2), (x0, y0))
+        draw_series(plot.draw, plot.at(arr[:, 0], arr[:, 1]), colour, width=4, marker=9)
+    xticks, yticks = plot.paste(canvas, box)
     draw_axes(
         canvas,
         box,
-        xticks=(x0 + xpx, format_ticks(xt)),
-        yticks=(y0 + ypx, format_ticks(yt)),
+        xticks=xticks,
+        yticks=yticks,
         xlabel="epoch",
         ylabel=fit_text(ylabel, h, LABEL, smallest=LABEL)[0],
     )
