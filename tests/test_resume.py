@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from servers import clean_env
 
@@ -38,19 +37,26 @@ def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
 BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught mid-way
 
 
-def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -> str:
-    """Wait until one job has FINISHED and the next is training; return the training run's id.
+def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
-    A RUNNING run that already has its ``sl.sha256.theta`` tag is trained and only waits for
-    its pictures (the worker will close it FINISHED), so it does not count as under way.
-    """
+
+def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -> str:
+    """Wait until one job has FINISHED and the next is under way (RUNNING: training, or drawing
+    and logging what it trained); return that run's id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         if _has_experiment(uri):
             jobs = tracking.runs_frame(uri, "r")
-            trained = jobs.get("tags.sl.sha256.theta", pd.Series(index=jobs.index, dtype=object))
-            training = jobs.loc[(jobs["status"] == "RUNNING") & trained.isna(), "run_id"]
+            training = jobs.loc[jobs["status"] == "RUNNING", "run_id"]
             if (jobs["status"] == "FINISHED").sum() >= 1 and len(training) == 1:
                 return str(training.iloc[0])
         time.sleep(0.1)
@@ -71,14 +77,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     tmp_path: Path, digits_dir: Path, sig: signal.Signals
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    proc = subprocess.Popen(
-        _sweep_args(tmp_path, digits_dir, BASIC),
-        cwd=tmp_path,
-        env=clean_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start(_sweep_args(tmp_path, digits_dir, BASIC), tmp_path)
     try:
         running = _wait_mid_job(uri, proc)
         proc.send_signal(sig)
@@ -136,14 +135,7 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*_sweep_args(tmp_path, digits_dir)[:-1], "optim.epochs=400"]
-    proc = subprocess.Popen(
-        args,
-        cwd=tmp_path,
-        env=clean_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start(args, tmp_path)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # all four fused runs open, some epochs logged

@@ -27,11 +27,7 @@ __all__ = ["run_job_light"]
 
 def _can_run_light(config: DictConfig, hydra_context: HydraContext) -> bool:
     job = config.hydra.job
-    callbacks = hydra_context.callbacks
-    has_callbacks = bool(
-        getattr(callbacks, "callbacks", None) or getattr(callbacks, "job_callbacks", None)
-    )
-    return not job.chdir and not job.env_set and not has_callbacks
+    return not job.chdir and not job.env_set and not hydra_context.callbacks.callbacks
 
 
 def _dump(container: Any) -> str:
