@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from servers import clean_env
 
 from softmax_lab import tracking
+from softmax_lab.datasets import IDX_FILES
+from softmax_lab.idx import read_idx, write_idx
 
 LRS = ("0.05", "0.1", "0.2", "0.4")
 
@@ -61,6 +64,32 @@ def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -
                 return str(training.iloc[0])
         time.sleep(0.1)
     raise AssertionError("no job was running after a finished one in time")
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie has stopped running)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
 
 
 def _has_experiment(uri: str) -> bool:
@@ -129,12 +158,27 @@ def test_resume_with_everything_finished_runs_nothing(tmp_path: Path, digits_dir
     assert len(tracking.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")) == 2
 
 
+@pytest.fixture(scope="module")
+def slow_digits_dir(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits, each training image 15 times (12,000 rows): epochs slow enough that a fused
+    group, which starts training before the store is even open, is still training when the
+    sweep is interrupted."""
+    directory = tmp_path_factory.mktemp("slow-digits")
+    for i, base in enumerate(IDX_FILES):
+        array = read_idx(digits_dir / (base + ".gz"))
+        write_idx(
+            directory / (base + ".gz"),
+            np.tile(array, (15,) + (1,) * (array.ndim - 1)) if i < 2 else array,
+        )
+    return directory
+
+
 @pytest.mark.slow
 def test_sweep_killed_during_fused_training_closes_every_open_run(
-    tmp_path: Path, digits_dir: Path
+    tmp_path: Path, slow_digits_dir: Path
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = [*_sweep_args(tmp_path, digits_dir)[:-1], "optim.epochs=400"]
+    args = [*_sweep_args(tmp_path, slow_digits_dir)[:-1], "optim.epochs=300"]
     proc = _start(args, tmp_path)
     try:
         deadline = time.monotonic() + 240
@@ -147,8 +191,11 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
             time.sleep(0.1)
         else:
             raise AssertionError("the fused group did not start in time")
+        trainers = _children(proc.pid)
+        assert trainers, "the fused group was not training in a child process"
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=120)
+        assert not _alive(trainers), "a training process outlived the interrupted sweep"
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -168,3 +215,25 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
     assert "resume: 0 of 4 jobs skipped" in again.stdout
     finished = tracking.runs_frame(uri, "r").query("status == 'FINISHED'")
     assert sorted(finished["params.optim.lr"]) == sorted(LRS)
+
+
+@pytest.mark.slow
+def test_training_processes_die_with_a_killed_sweep(tmp_path: Path, slow_digits_dir: Path) -> None:
+    """SIGKILL leaves the sweep no chance to stop its children: the kernel does."""
+    proc = _start([*_sweep_args(tmp_path, slow_digits_dir)[:-1], "optim.epochs=300"], tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not (trainers := _children(proc.pid)):
+            assert time.monotonic() < deadline, "no training process started"
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+        proc.kill()
+        proc.communicate(timeout=60)
+        deadline = time.monotonic() + 10
+        while _alive(trainers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(trainers), "a training process outlived its killed sweep"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -75,4 +75,19 @@ def test_dump_writes_phases_and_marks(
     clock.advance(1.0)
     timings.dump()
     record = json.loads(out.read_text())
-    assert record == {"phases": {"data": 0.5}, "before_end": {"first_job": 1.5}}
+    assert record == {
+        "phases": {"data": 0.5},
+        "before_end": {"first_job": 1.5},
+        "at": {"first_job": 100.0, "dump": 101.5},
+    }
+
+
+def test_marks_keep_the_first_or_the_latest_time(clock: Clock) -> None:
+    timings.mark("start")
+    timings.mark("done", latest=True)
+    clock.advance(2.0)
+    timings.mark("start")  # later: the first is kept
+    timings.mark("done", latest=True)
+    timings.mark("done", latest=True, at=clock.now - 1.0)  # earlier: the latest is kept
+    timings.mark("start", at=clock.now - 3.0)  # a time from before: now the first
+    assert timings._marks == {"start": clock.now - 3.0, "done": clock.now}

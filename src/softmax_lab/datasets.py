@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from softmax_lab.dataset_memo import (
     Dataset,
@@ -35,6 +36,9 @@ from softmax_lab.idx_sets import (
 )
 from softmax_lab.parsed_cache import ParsedCache as _ParsedCache
 
+if TYPE_CHECKING:
+    from softmax_lab.config import DatasetConfig
+
 __all__ = [
     "DATASET_NAMES",
     "FASHION_MNIST",
@@ -45,6 +49,7 @@ __all__ = [
     "DatasetError",
     "clear_memory_cache",
     "default_cache_dir",
+    "load_configured",
     "load_dataset",
     "scale_pixels",
 ]
@@ -131,3 +136,9 @@ def _load_mnist_5k(cache: _ParsedCache, *, split_seed: int) -> Dataset:
     params = mnist5k.split_params(split_seed)
     parse = lambda: mnist5k.parse(csv, split_seed=split_seed, params=params)  # noqa: E731
     return load_cached(cache, "mnist_5k", [csv], params, str(csv), parse)
+
+
+def load_configured(d: DatasetConfig) -> Dataset:
+    """The dataset a config's ``dataset`` group names (memoised per process, as
+    ``load_dataset``). Imports nothing heavy: a sweep loads its data before MLflow."""
+    return load_dataset(d.name, path=d.path, cache_dir=d.cache_dir, split_seed=d.split_seed)

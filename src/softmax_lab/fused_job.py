@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from softmax_lab.config import Config
 from softmax_lab.fused import FusedJobResult, FusedPlan
 from softmax_lab.job import JobContext, JobOutcome, OpenJob, close_job, open_job
-from softmax_lab.timings import phase
+from softmax_lab.timings import mark, phase
 from softmax_lab.trainer import EpochMetrics, TrainResult, seeded_rngs
+
+if TYPE_CHECKING:
+    from softmax_lab.fused_worker import FusedWorker
 
 __all__ = ["run_fused", "run_fused_replay"]
 
@@ -23,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 def run_fused(
-    plan: FusedPlan, jobs: dict[int, OpenJob], *, stop: threading.Event | None = None
+    plan: FusedPlan,
+    jobs: dict[int, OpenJob],
+    *,
+    stop: threading.Event | None = None,
+    worker: FusedWorker | None = None,
 ) -> dict[int, JobOutcome]:
     """Train a fused plan once and close the open jobs it serves, each as soon as it ends.
 
@@ -38,6 +46,9 @@ def run_fused(
         Once set, training stops at the next epoch (as on Ctrl-C, which only reaches the main
         thread when groups train in threads): the jobs still open are closed KILLED and
         ``KeyboardInterrupt`` is raised.
+    worker : FusedWorker, optional
+        The plan already training in a child process (``softmax_lab.fused_worker``): its
+        epochs and results are recorded as they arrive, instead of training here.
 
     Returns
     -------
@@ -62,21 +73,32 @@ def run_fused(
             outcomes[j] = _close(jobs[j], r)
 
     try:
-        with phase("training"):  # closing jobs on the way is timed as logging and pictures
-            train_fused(
-                data.X_train,
-                data.y_train,
-                data.X_test,
-                data.y_test,
-                plan,
-                batch_size=cfg.optim.batch_size,
-                n_classes=data.n_classes,
-                shuffle=cfg.optim.shuffle,
-                rng=seeded_rngs(cfg.seed)[1],
-                on_epoch=on_epoch,
-                on_job_end=on_job_end,
-            )
+        if worker is not None:
+            with phase("training"):  # waiting for the child; recording is timed as such
+                for j, event in worker.events(stop):
+                    if isinstance(event, EpochMetrics):
+                        on_epoch(j, event)
+                    else:
+                        on_job_end(j, event)
+            mark("training_done", latest=True, at=worker.finished_at)
+        else:
+            with phase("training"):  # closing jobs on the way is timed as logging and pictures
+                train_fused(
+                    data.X_train,
+                    data.y_train,
+                    data.X_test,
+                    data.y_test,
+                    plan,
+                    batch_size=cfg.optim.batch_size,
+                    n_classes=data.n_classes,
+                    shuffle=cfg.optim.shuffle,
+                    rng=seeded_rngs(cfg.seed)[1],
+                    on_epoch=on_epoch,
+                    on_job_end=on_job_end,
+                )
     except (KeyboardInterrupt, SystemExit):
+        if worker is not None:
+            worker.stop()  # first: its core is free while the runs are closed
         for job in jobs.values():
             job.kill()  # the jobs already closed keep their outcome
         raise
@@ -84,6 +106,9 @@ def run_fused(
         log.exception("fused training failed")
         for j, job in jobs.items():
             outcomes.setdefault(j, close_job(job, error=e))
+    finally:
+        if worker is not None:
+            worker.stop()
     return outcomes
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
-from softmax_lab.datasets import Dataset, load_dataset
+from softmax_lab.datasets import Dataset, load_configured
 from softmax_lab.loss import confusion_matrix
 from softmax_lab.model import Hypothesis, build_model
 from softmax_lab.run_pictures import PictureJob, render
@@ -40,7 +40,6 @@ __all__ = [
     "OpenJob",
     "array_sha256",
     "close_job",
-    "load_job_data",
     "open_job",
     "run_job",
     "run_name",
@@ -69,12 +68,6 @@ class JobOutcome:
     run_id: str | None
     reason: str | None = None
     history: list[EpochMetrics] = field(default_factory=list)
-
-
-def load_job_data(cfg: Config) -> Dataset:
-    """The dataset a config names (memoised per process by ``load_dataset``)."""
-    d = cfg.dataset
-    return load_dataset(d.name, path=d.path, cache_dir=d.cache_dir, split_seed=d.split_seed)
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -222,7 +215,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
             rec.log_text("overrides.yaml", yaml.safe_dump(list(ctx.overrides)))
         # data, then the fingerprint and config hash that rerun and resume rely on
         with phase("data"):
-            job.data = load_job_data(cfg)
+            job.data = load_configured(cfg.dataset)
         rec.set_tags(
             {
                 "sl.dataset_fingerprint": job.data.fingerprint,

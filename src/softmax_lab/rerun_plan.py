@@ -21,9 +21,8 @@ import yaml
 
 from softmax_lab import tracking
 from softmax_lab.config import Config, ConfigError, config_from_dict, config_hash, flatten, validate
-from softmax_lab.datasets import DatasetError
+from softmax_lab.datasets import DatasetError, load_configured
 from softmax_lab.idx import IdxFormatError
-from softmax_lab.job import load_job_data
 
 __all__ = [
     "RerunError",
@@ -235,7 +234,7 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
     new_cfg, changed = apply_sets(cfg, sets)
     validate(new_cfg)
     try:
-        data = load_job_data(new_cfg)
+        data = load_configured(new_cfg.dataset)
     except (DatasetError, IdxFormatError, OSError) as err:
         raise RerunError(f"cannot load the run's dataset {new_cfg.dataset.name!r}: {err}") from err
     notes = []

@@ -62,9 +62,16 @@ def phase(name: str) -> Iterator[None]:
             stack[-1][1] += elapsed
 
 
-def mark(name: str) -> None:
-    """Remember when something happened (seconds on the perf_counter clock), once."""
-    _marks.setdefault(name, _clock())
+def mark(name: str, *, latest: bool = False, at: float | None = None) -> None:
+    """Remember when something first happened (seconds on the perf_counter clock); with
+    ``latest``, when it last happened. ``at``: a time read earlier, or in another process of
+    this machine (``perf_counter`` is the system's monotonic clock), instead of now."""
+    when = _clock() if at is None else at
+    with _lock:
+        if latest:
+            _marks[name] = max(_marks.get(name, when), when)
+        else:
+            _marks[name] = min(_marks.get(name, when), when)
 
 
 def totals() -> dict[str, float]:
@@ -81,4 +88,7 @@ def dump() -> None:
     if path:
         now = _clock()
         marks = {k: now - v for k, v in _marks.items()}  # seconds before the dump
-        Path(path).write_text(json.dumps({"phases": totals(), "before_end": marks}))
+        # and the clock readings themselves: perf_counter is the machine's monotonic clock,
+        # so a parent process can place them on its own timeline
+        at = {**_marks, "dump": now}
+        Path(path).write_text(json.dumps({"phases": totals(), "before_end": marks, "at": at}))

@@ -6,6 +6,11 @@ batch size, shuffling, seed, tracking) form a group. A group is trained once by
 its own MLflow run, with the same params, metrics and artifacts a separate run would have,
 plus the tags ``sl.fused`` and ``sl.fused_group``. Any other job runs alone, exactly as under
 ``hydra/launcher=basic``.
+
+Each group trains in a child process of its own (``softmax_lab.fused_worker``) while this
+process records it. The sweeper starts those children as soon as its jobs are validated
+(``prestart``), so the groups train while MLflow is still being imported and the store opened;
+nothing is recorded before the sweep's parent run exists.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.hydra_app import report_outcome
 from softmax_lab.cli.hydra_job import run_job_light
 from softmax_lab.config import Config
-from softmax_lab.timings import phase
+from softmax_lab.timings import mark, phase
 
 if TYPE_CHECKING:
     from softmax_lab.fused import FusedPlan
+    from softmax_lab.fused_worker import FusedWorker
     from softmax_lab.job import JobOutcome, OpenJob
 
 __all__ = ["FusedLauncher", "FusedLauncherConf", "fusion_groups"]
@@ -74,6 +80,40 @@ def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
     return list(groups.values())
 
 
+def _group_plan(group: Sequence[int], configs: Sequence[Config]) -> FusedPlan:
+    """The plan of a whole group, in group order: plan job j is sweep job ``group[j]``."""
+    from softmax_lab.fused import plan_fused
+
+    return plan_fused(
+        [configs[i].optim.lr for i in group], [configs[i].optim.epochs for i in group]
+    )
+
+
+def _start_worker(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
+    """Start training a group in a child process; None when it cannot start (its jobs then
+    report why, e.g. missing data, when they are opened, and train in this process)."""
+    from softmax_lab.datasets import load_configured
+    from softmax_lab.fused_worker import FusedWorker
+
+    first = configs[group[0]]
+    try:
+        with phase("data"):
+            data = load_configured(first.dataset)  # memoised: the jobs' runs reuse it
+        worker = FusedWorker(
+            data,
+            _group_plan(group, configs),
+            batch_size=first.optim.batch_size,
+            shuffle=first.optim.shuffle,
+            seed=first.seed,
+            name=f"fused group of jobs {group[0]}..{group[-1]}",
+        )
+    except Exception as e:
+        log.debug("group of jobs %s not started in a child process: %s", list(group), e)
+        return None
+    mark("training_start")
+    return worker
+
+
 class FusedLauncher(Launcher):
     """Runs a sweep's jobs in this process, fusing compatible ones."""
 
@@ -81,6 +121,22 @@ class FusedLauncher(Launcher):
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
+        self._prestarted: dict[tuple[int, ...], FusedWorker] = {}
+
+    def prestart(self, configs: Sequence[Config]) -> None:
+        """Start training the fused groups of these validated jobs (all of the sweep's, in
+        order) before their runs exist; ``launch`` records them. Call ``discard_prestarted``
+        if the sweep stops before launching."""
+        for group in fusion_groups(configs):
+            if len(group) > 1:
+                worker = _start_worker(group, configs)
+                if worker is not None:
+                    self._prestarted[tuple(group)] = worker
+
+    def discard_prestarted(self) -> None:
+        """Stop the children that ``prestart`` started and ``launch`` did not take."""
+        while self._prestarted:
+            self._prestarted.popitem()[1].stop()
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -117,7 +173,10 @@ class FusedLauncher(Launcher):
         configs = [to_config(c) for c in cfgs]
         groups = fusion_groups(configs)
         returns: dict[int, JobReturn] = {}
-        self._run_groups([g for g in groups if len(g) > 1], cfgs, configs, returns)
+        try:
+            self._run_groups([g for g in groups if len(g) > 1], cfgs, configs, returns)
+        finally:
+            self.discard_prestarted()
         for group in groups:
             if len(group) == 1:
                 returns[group[0]] = self._run(cfgs[group[0]], self.task_function)
@@ -131,10 +190,10 @@ class FusedLauncher(Launcher):
         returns: dict[int, JobReturn],
         opened: list[OpenJob],
     ) -> _OpenGroup | None:
-        """Open each job's run under its own Hydra output dir, as a separate run would; plan
-        the group's training. None when no job of the group could start."""
+        """Open each job's run under its own Hydra output dir, as a separate run would. The
+        group's plan covers all its jobs (those that could not start are trained, not
+        recorded). None when no job of the group could start."""
         from softmax_lab.cli.hydra_app import job_context
-        from softmax_lab.fused import plan_fused
         from softmax_lab.job import close_job, open_job
 
         def open_task(cfg: DictConfig) -> OpenJob:
@@ -148,34 +207,42 @@ class FusedLauncher(Launcher):
             rets = {i: run_job_light(self.hydra_context, open_task, cfgs[i]) for i in group}
         returns.update(rets)
         jobs: dict[int, OpenJob] = {}
-        for i, ret in rets.items():
+        for j, i in enumerate(group):
             try:
-                jobs[i] = ret.return_value
+                job = rets[i].return_value
             except Exception as e:  # opening failed outright: leave the JobReturn as FAILED
                 log.error("job %d could not start: %s", i, e)
-        live = [i for i, job in jobs.items() if job.outcome is None and job.data is not None]
-        for i, job in jobs.items():
-            if i not in live:
+                continue
+            if job.outcome is None and job.data is not None:
+                jobs[j] = job
+            else:
                 rets[i].return_value = close_job(job)
-        if not live:
+        if not jobs:
             return None
-        first = configs[live[0]]
-        plan = plan_fused(
-            [configs[i].optim.lr for i in live], [configs[i].optim.epochs for i in live]
-        )
+        plan = _group_plan(group, configs)
         group_id = uuid.uuid4().hex[:8]
-        for j, i in enumerate(live):
-            jobs[i].rec.set_tags(
+        for j, job in jobs.items():
+            job.rec.set_tags(
                 {"sl.fused": "true", "sl.fused_group": f"{group_id} {plan.describe(j)}"},
                 defer=True,
             )
+        live = [group[j] for j in jobs]
         print(
             f"[fused group {group_id}] {len(live)} jobs, {len(plan.lrs)} step sizes side by side, "
-            f"{max(plan.epochs)} epochs, batch size {first.optim.batch_size}: "
+            f"{max(plan.epochs)} epochs, batch size {configs[live[0]].optim.batch_size}: "
             + ", ".join(f"lr={configs[i].optim.lr} E={configs[i].optim.epochs}" for i in live),
             flush=True,
         )
-        return _OpenGroup(group_id, plan, {j: jobs[i] for j, i in enumerate(live)}, live)
+        return _OpenGroup(group_id, plan, jobs, list(group))
+
+    def _worker(self, group: list[int], configs: list[Config]) -> FusedWorker | None:
+        """The child process training this group: the one ``prestart`` started, or a new one."""
+        worker = self._prestarted.pop(tuple(group), None)
+        if worker is not None and worker.plan == _group_plan(group, configs):
+            return worker
+        if worker is not None:  # not what it was started for (cannot happen in a sweep)
+            worker.stop()
+        return _start_worker(group, configs)
 
     def _run_groups(
         self,
@@ -184,15 +251,16 @@ class FusedLauncher(Launcher):
         configs: list[Config],
         returns: dict[int, JobReturn],
     ) -> None:
-        """Open each group's runs and start training it at once, one thread per group (with one
-        BLAS thread each: the sweeper's limit), so the groups train side by side on every core
-        while the next ones are still being opened. Each thread logs its own runs' epochs and
-        closes each run as soon as its epochs are done. Ctrl-C (which only reaches this thread)
-        stops every group at its next epoch; their open runs end KILLED."""
+        """Have every group training in its own child process first (unless ``prestart``
+        did), then open each group's runs and record it in a thread of its own, which logs
+        its runs' epochs as they come and closes each run as soon as its epochs are done.
+        Ctrl-C (which only reaches this thread) stops every group at once; their open runs end
+        KILLED."""
         from softmax_lab.fused_job import run_fused
 
         if not groups:
             return
+        workers = {tuple(g): self._worker(g, configs) for g in groups}  # forked on this thread
         stop = threading.Event()
         opened: list[OpenJob] = []  # every run opened so far, to close if interrupted
         pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")
@@ -201,17 +269,24 @@ class FusedLauncher(Launcher):
             with phase("training"):  # wall time, minus the opening and closing nested in it
                 for group in groups:
                     g = self._open_group(group, cfgs, configs, returns, opened)
-                    if g is not None:
-                        futures[pool.submit(run_fused, g.plan, g.jobs, stop=stop)] = g
+                    worker = workers.pop(tuple(group))
+                    if g is None:
+                        if worker is not None:
+                            worker.stop()
+                        continue
+                    futures[pool.submit(run_fused, g.plan, g.jobs, stop=stop, worker=worker)] = g
                 for future in as_completed(futures):
                     g = futures[future]
                     outcomes = future.result()  # a group's failure is in its jobs' outcomes
-                    for j, i in enumerate(g.live):
-                        returns[i].return_value = outcomes[j]
+                    for j in g.jobs:
+                        returns[g.group[j]].return_value = outcomes[j]
                         report_outcome(outcomes[j])
         except BaseException:
-            stop.set()  # the other groups stop at their next epoch and close their runs
+            stop.set()  # the other groups stop at once and close their runs
             pool.shutdown(wait=True, cancel_futures=True)
+            for worker in workers.values():  # groups not opened yet
+                if worker is not None:
+                    worker.stop()
             for job in opened:  # opened, or trained but not closed yet: never left RUNNING
                 job.kill()
             raise
@@ -224,5 +299,5 @@ class _OpenGroup:
 
     group_id: str
     plan: FusedPlan
-    jobs: dict[int, OpenJob]  # plan job index → open job
-    live: list[int]  # sweep job index of each plan job
+    jobs: dict[int, OpenJob]  # plan job index → open job, for the jobs that started
+    group: list[int]  # sweep job index of each plan job

@@ -2,8 +2,10 @@
 
 Before the first job starts it composes every job's config once and validates all of them
 (reporting every bad job at once), creates the MLflow store and experiment, and opens the
-sweep's parent run. Each job gets the parent's id and the sweep id as overrides, so the link
-survives any launcher, in-process or not. At the end it closes the parent run (FAILED if any
+sweep's parent run. A launcher with a ``prestart`` (the fused one) is handed the validated jobs
+first, so it can start training them while the store is opened; nothing is recorded before.
+Each job gets the parent's id and the sweep id as overrides, so the link survives any launcher,
+in-process or not. At the end it closes the parent run (FAILED if any
 job failed) and prints the sweep's comparison table and the command that opens the UI.
 """
 
@@ -40,9 +42,11 @@ def sweep_signature(arguments: Sequence[str]) -> str:
 def _already_finished(cfg: Config) -> bool:
     """Whether a FINISHED run with this job's config hash exists (so ``resume`` skips it)."""
     from softmax_lab import tracking
-    from softmax_lab.job import load_job_data
+    from softmax_lab.datasets import load_configured
 
-    fingerprint = load_job_data(cfg).fingerprint  # loaded once per process, reused by the jobs
+    fingerprint = load_configured(
+        cfg.dataset
+    ).fingerprint  # loaded once per process, reused by the jobs
     runs = tracking.find_runs_by_config_hash(
         tracking.resolve_uri(cfg.tracking.uri),
         cfg.tracking.experiment,
@@ -111,8 +115,6 @@ class SoftmaxLabSweeper(BasicSweeper):
         return configs
 
     def sweep(self, arguments: list[str]) -> Any:
-        from softmax_lab import tracking
-
         assert self.config is not None and self.launcher is not None
         with phase("compose"):
             jobs = self._expand(arguments)
@@ -122,8 +124,17 @@ class SoftmaxLabSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
-        with phase("store"):
-            tracked = self._open_parent(arguments, jobs, configs, resume)
+        prestart = getattr(self.launcher, "prestart", None)
+        if prestart is not None and not resume:  # which jobs run is known: train meanwhile
+            prestart(configs)
+        try:
+            with phase("store"):
+                from softmax_lab import tracking  # MLflow: only now, while the groups train
+
+                tracked = self._open_parent(arguments, jobs, configs, resume)
+        except BaseException:
+            getattr(self.launcher, "discard_prestarted", lambda: None)()
+            raise
         uri, parent, sweep_id, todo = tracked.uri, tracked.parent, tracked.sweep_id, tracked.todo
         extra = [f"tracking.parent_run_id={parent}", f"tracking.sweep_id={sweep_id}"]
         sweep = state.SweepState(
