@@ -174,6 +174,7 @@ def _run(
     out.update({p: phases.get(p, 0.0) for p in PHASES})
     accounted = sum(out[p] for p in PHASES if p not in ("compose", "store"))
     out["other"] = before["first_job"] - accounted
+    out["cpu_self"], out["cpu_children"] = record["cpu"]["self"], record["cpu"]["children"]
     at = {k: v - t0 for k, v in record["at"].items()}  # seconds after the process started
     out["startup"] = at.get("training_start", at["first_job"]) + wall - at["dump"]
     if "training_start" in at:  # fused: the groups train in child processes
@@ -246,6 +247,11 @@ def main() -> None:
         f"every run is closed at {f['t_closed']:.2f} s, the process has exited at "
         f"{f['wall']:.2f} s"
     )
+    for v in ("fused", "basic"):
+        print(
+            f"  CPU seconds {v}: sweep process {med[v]['cpu_self']:.2f}, its children "
+            f"{med[v]['cpu_children']:.2f} (2 cores: at best half their sum in wall time)"
+        )
     ratio = med["basic"]["wall"] / f["wall"]
     print(f"  basic / fused wall time: {ratio:.2f}x  (target >= 3x)")
     compute = statistics.median(trainer)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import threading
 import time
 from collections import defaultdict
@@ -91,4 +92,10 @@ def dump() -> None:
         # and the clock readings themselves: perf_counter is the machine's monotonic clock,
         # so a parent process can place them on its own timeline
         at = {**_marks, "dump": now}
-        Path(path).write_text(json.dumps({"phases": totals(), "before_end": marks, "at": at}))
+        # CPU seconds (user + system) of this process and of its reaped children (workers)
+        own, kids = (
+            resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        cpu = {"self": own.ru_utime + own.ru_stime, "children": kids.ru_utime + kids.ru_stime}
+        record = {"phases": totals(), "before_end": marks, "at": at, "cpu": cpu}
+        Path(path).write_text(json.dumps(record))
