@@ -6,11 +6,12 @@ import csv
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from servers import clean_env
+from servers import clean_env, free_port
 
 from softmax_lab import tracking
 from softmax_lab.datasets import load_dataset
@@ -148,6 +149,32 @@ def test_bad_value_in_a_sweep_stops_everything_before_the_first_job(
     assert "optim.lr must be > 0 and finite, got -1" in proc.stderr
     assert "optim.epochs must be >= 1, got 0" in proc.stderr
     assert not (tmp_path / "mlflow.db").exists(), "no store may be created for a rejected sweep"
+
+
+@pytest.mark.slow
+def test_bad_value_in_a_single_run_is_one_line_and_exit_2(tmp_path: Path, digits_dir: Path) -> None:
+    proc = cli("train", *_common(tmp_path, digits_dir), "optim.lr=-1", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "optim.lr must be > 0 and finite, got -1" in proc.stderr
+    assert "Traceback" not in proc.stderr and "| epoch |" not in proc.stdout
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep", [False, True], ids=["single run", "sweep"])
+def test_no_server_at_tracking_uri_fails_at_once(
+    tmp_path: Path, digits_dir: Path, sweep: bool
+) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    args = [*_common(tmp_path, digits_dir), f"tracking.uri={uri}"]
+    if sweep:
+        args = ["-m", *args, "optim.lr=0.1,0.2"]
+    started = time.monotonic()
+    proc = cli("train", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert f"no MLflow server answers at tracking URI '{uri}': connection refused" in proc.stderr
+    assert "nothing was run" in proc.stderr and "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 60  # MLflow alone retries for about two minutes
 
 
 @pytest.mark.slow

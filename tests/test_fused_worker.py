@@ -116,3 +116,26 @@ def test_the_child_runs_nicer_ignores_ctrl_c_and_is_reported_dead(digits: Datase
     with pytest.raises(WorkerError, match="died"):
         for _ in events:
             pass
+
+
+def test_sigterm_ends_the_child_even_if_the_parent_handles_it(digits: Dataset) -> None:
+    """The CLI turns SIGTERM into KeyboardInterrupt; a forked child must not inherit that (it
+    would print a traceback and linger instead of ending)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        worker = FusedWorker(
+            digits, plan_fused([0.1], [10_000]), batch_size=50, shuffle=False, seed=0
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    events = worker.events()
+    next(events)
+    assert worker._process.pid is not None
+    os.kill(worker._process.pid, signal.SIGTERM)
+    with pytest.raises(WorkerError, match=f"exit code {-signal.SIGTERM}"):
+        for _ in events:
+            pass

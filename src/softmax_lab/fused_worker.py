@@ -183,6 +183,7 @@ def _child(
     from softmax_lab.trainer import seeded_rngs
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler, inherited by fork
     _die_with_parent(parent_pid)
     os.nice(NICENESS)
 

@@ -17,7 +17,7 @@ from softmax_lab import timings
 from softmax_lab.cli import state
 from softmax_lab.cli.console import EpochTable
 from softmax_lab.cli.convert import to_config
-from softmax_lab.config import Config, ConfigError
+from softmax_lab.config import Config, ConfigError, validate
 
 if TYPE_CHECKING:
     from softmax_lab.job import JobContext, JobOutcome
@@ -73,13 +73,30 @@ def report_outcome(outcome: JobOutcome) -> None:
         state.last_exit_code[0] = 1
 
 
-def task(cfg: DictConfig) -> JobOutcome:
-    """Hydra's task function: one job, reported on the terminal and tracked in MLflow."""
+def task(cfg: DictConfig) -> JobOutcome | None:
+    """Hydra's task function: one job, reported on the terminal and tracked in MLflow.
+
+    A single run's config is validated and its store prepared first: a bad value or an
+    unusable ``tracking.uri`` is one line on stderr and exit code 2, before anything is printed
+    or created (a sweep's sweeper does the same for all its jobs at once).
+    """
+    from softmax_lab import tracking
     from softmax_lab.job import run_job, run_name
 
     sweep = state.current[0] if state.current else None
-    config = to_config(cfg)
-    ctx = job_context(config)
+    try:
+        config = validate(to_config(cfg))
+        ctx = job_context(config)
+        if ctx.experiment_id is None:
+            uri = tracking.resolve_uri(config.tracking.uri)
+            experiment_id = tracking.prepare_store(uri, config.tracking.experiment)
+            ctx = replace(ctx, experiment_id=experiment_id)
+    except (ConfigError, tracking.TrackingError) as e:
+        if sweep is not None:
+            raise  # the sweeper checked its jobs: this is not a user's single run
+        print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
+        state.last_exit_code[0] = 2
+        return None
     label = run_name(config, ctx.overrides)
     if sweep is not None and sweep.progress is not None:
         sweep.progress.start(label)

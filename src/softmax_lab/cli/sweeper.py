@@ -131,7 +131,11 @@ class SoftmaxLabSweeper(BasicSweeper):
             with phase("store"):
                 from softmax_lab import tracking  # MLflow: only now, while the groups train
 
-                tracked = self._open_parent(arguments, jobs, configs, resume)
+                try:
+                    tracked = self._open_parent(arguments, jobs, configs, resume)
+                except tracking.TrackingError as e:  # e.g. no server at tracking.uri
+                    print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
+                    raise SystemExit(2) from e
         except BaseException:
             getattr(self.launcher, "discard_prestarted", lambda: None)()
             raise

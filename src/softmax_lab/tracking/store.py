@@ -81,7 +81,13 @@ def resolve_uri(uri: str | None) -> str:
     uri = _normalize_uri(uri)
     parts = _sqlite_parts(uri)
     if parts is not None:
-        parts[0].parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parts[0].parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise TrackingError(
+                f"tracking URI {uri!r}: cannot create the directory {parts[0].parent} for its "
+                f"database: {err.strerror or err}"
+            ) from err
     return uri
 
 
@@ -263,9 +269,13 @@ def prepare_store(uri: str | None, experiment: str) -> str:
     Raises
     ------
     TrackingError
-        If ``experiment`` exists but is deleted.
+        If ``experiment`` exists but is deleted; if a SQLite store's directory cannot be
+        created; if no server answers at an ``http(s)://`` URI (``reachable.check_server``).
     """
+    from softmax_lab.tracking.reachable import check_server  # imports this module
+
     uri = resolve_uri(uri)
+    check_server(uri)
     artifact_root = artifact_root_for(uri)
     parts = _sqlite_parts(uri)
     if parts is not None and artifact_root is not None:
