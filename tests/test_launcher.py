@@ -11,10 +11,8 @@ import yaml
 from test_cli import METRICS, cli
 
 from softmax_lab import tracking
-from softmax_lab.cli.launcher import fusion_groups
-from softmax_lab.config import Config, DatasetConfig, ModelConfig, OptimConfig
 
-# two batch sizes: two fused groups, trained side by side in two threads
+# two batch sizes: two fused groups, trained side by side in two child processes
 GRID = ("optim.lr=0.05,0.2,0.5", "optim.epochs=2,3", "optim.batch_size=50,100")
 
 
@@ -60,24 +58,6 @@ def _hydra_files(job_dir: Path) -> dict[str, Any]:
     h["runtime"]["output_dir"] = Path(h["runtime"]["output_dir"]).name
     h["runtime"].pop("cwd")
     return files
-
-
-def test_fusion_groups_split_by_everything_but_lr_and_epochs() -> None:
-    def cfg(lr: float, epochs: int, batch: int = 100, model: str = "softmax") -> Config:
-        return Config(
-            dataset=DatasetConfig(name="mnist_5k"),
-            model=ModelConfig(name=model),
-            optim=OptimConfig(lr=lr, epochs=epochs, batch_size=batch),
-        )
-
-    configs = [
-        cfg(0.1, 3),
-        cfg(0.2, 5),
-        cfg(0.1, 3, batch=50),
-        cfg(0.1, 3, model="mlp"),
-        cfg(0.5, 1),
-    ]
-    assert fusion_groups(configs) == [[0, 1, 4], [2], [3]]
 
 
 @pytest.mark.slow

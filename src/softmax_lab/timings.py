@@ -5,11 +5,14 @@ phases nested inside it (so per-epoch logging inside training counts as logging)
 written as JSON at exit when ``SOFTMAX_LAB_TIMINGS=PATH`` is set; otherwise nothing is kept
 but a few floats.
 
-Fused groups train in worker threads while the main thread times the whole parallel section
-as ``training``. So a worker thread's own ``training`` is not added (it would count the same
-wall time twice), and the time a worker spends in any other phase (logging its epochs) is
-added to that phase *and* taken off ``training``, as if nothing else ran meanwhile: the
-training figure is never flattered by work done in parallel with it.
+Fused groups are recorded by worker threads (and trained in child processes, or in those
+threads when no child could start) while the main thread times the whole parallel section as
+``training``. So a worker thread's own ``training`` is not added (it would count the same wall
+time twice), and the time a worker spends in any other phase (logging its epochs) is added to
+that phase *and* taken off ``training``, as if nothing else ran meanwhile: the training figure
+is never flattered by work done in parallel with it. Marks (``mark``) place events on the
+machine's monotonic clock, which child processes share: ``benchmarks/sweep.py`` draws the
+fused sweep's timeline from them.
 """
 
 from __future__ import annotations

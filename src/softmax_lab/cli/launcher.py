@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hydra.core.utils import JobReturn, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
@@ -30,17 +30,18 @@ from omegaconf import DictConfig, open_dict
 
 from softmax_lab.cli import state
 from softmax_lab.cli.convert import to_config
+from softmax_lab.cli.fusion import fusion_groups, group_plan, start_worker
 from softmax_lab.cli.hydra_app import report_outcome
 from softmax_lab.cli.hydra_job import run_job_light
 from softmax_lab.config import Config
-from softmax_lab.timings import mark, phase
+from softmax_lab.timings import phase
 
 if TYPE_CHECKING:
     from softmax_lab.fused import FusedPlan
     from softmax_lab.fused_worker import FusedWorker
     from softmax_lab.job import JobOutcome, OpenJob
 
-__all__ = ["FusedLauncher", "FusedLauncherConf", "fusion_groups"]
+__all__ = ["FusedLauncher", "FusedLauncherConf"]
 
 log = logging.getLogger(__name__)
 
@@ -50,72 +51,10 @@ class FusedLauncherConf:
     _target_: str = "hydra_plugins.softmax_lab.FusedLauncher"
 
 
-def _fusion_key(cfg: Config) -> tuple[Any, ...] | None:
-    """What jobs must share to be trained side by side; ``None``: this job runs alone."""
-    if cfg.model.name != "softmax":
-        return None
-    d, o, t = cfg.dataset, cfg.optim, cfg.tracking
-    return (
-        d.name,
-        d.path,
-        d.cache_dir,
-        d.split_seed,
-        o.batch_size,
-        o.shuffle,
-        cfg.seed,
-        t.uri,
-        t.experiment,
-    )
-
-
-def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
-    """Job indices grouped for fused training, in order of each group's first job.
-
-    Groups of one are jobs that run alone (another model, or nothing to share with).
-    """
-    groups: dict[Any, list[int]] = {}
-    for i, cfg in enumerate(configs):
-        key = _fusion_key(cfg)
-        groups.setdefault(("alone", i) if key is None else key, []).append(i)
-    return list(groups.values())
-
-
-def _group_plan(group: Sequence[int], configs: Sequence[Config]) -> FusedPlan:
-    """The plan of a whole group, in group order: plan job j is sweep job ``group[j]``."""
-    from softmax_lab.fused import plan_fused
-
-    return plan_fused(
-        [configs[i].optim.lr for i in group], [configs[i].optim.epochs for i in group]
-    )
-
-
-def _start_worker(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
-    """Start training a group in a child process; None when it cannot start (its jobs then
-    report why, e.g. missing data, when they are opened, and train in this process)."""
-    from softmax_lab.datasets import load_configured
-    from softmax_lab.fused_worker import FusedWorker
-
-    first = configs[group[0]]
-    try:
-        with phase("data"):
-            data = load_configured(first.dataset)  # memoised: the jobs' runs reuse it
-        worker = FusedWorker(
-            data,
-            _group_plan(group, configs),
-            batch_size=first.optim.batch_size,
-            shuffle=first.optim.shuffle,
-            seed=first.seed,
-            name=f"fused group of jobs {group[0]}..{group[-1]}",
-        )
-    except Exception as e:
-        log.debug("group of jobs %s not started in a child process: %s", list(group), e)
-        return None
-    mark("training_start")
-    return worker
-
-
 class FusedLauncher(Launcher):
-    """Runs a sweep's jobs in this process, fusing compatible ones."""
+    """Runs a sweep's jobs, fusing compatible ones: each fused group trains in a child
+    process and is recorded here; every other job runs in this process, as Hydra's basic
+    launcher would run it."""
 
     def __init__(self) -> None:
         self.config: DictConfig | None = None
@@ -129,7 +68,7 @@ class FusedLauncher(Launcher):
         if the sweep stops before launching."""
         for group in fusion_groups(configs):
             if len(group) > 1:
-                worker = _start_worker(group, configs)
+                worker = start_worker(group, configs)
                 if worker is not None:
                     self._prestarted[tuple(group)] = worker
 
@@ -219,7 +158,7 @@ class FusedLauncher(Launcher):
                 rets[i].return_value = close_job(job)
         if not jobs:
             return None
-        plan = _group_plan(group, configs)
+        plan = group_plan(group, configs)
         group_id = uuid.uuid4().hex[:8]
         for j, job in jobs.items():
             job.rec.set_tags(
@@ -238,11 +177,11 @@ class FusedLauncher(Launcher):
     def _worker(self, group: list[int], configs: list[Config]) -> FusedWorker | None:
         """The child process training this group: the one ``prestart`` started, or a new one."""
         worker = self._prestarted.pop(tuple(group), None)
-        if worker is not None and worker.plan == _group_plan(group, configs):
+        if worker is not None and worker.plan == group_plan(group, configs):
             return worker
         if worker is not None:  # not what it was started for (cannot happen in a sweep)
             worker.stop()
-        return _start_worker(group, configs)
+        return start_worker(group, configs)
 
     def _run_groups(
         self,
