@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_limits
@@ -37,6 +38,12 @@ def _collect(
         else:
             ended[j] = event
     return epochs, ended
+
+
+def _status(pid: int) -> dict[str, str]:
+    """/proc/<pid>/status as a dict."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
 
 
 def _strip(history: list[EpochMetrics]) -> list[tuple[float, ...]]:
@@ -106,6 +113,9 @@ def test_the_child_runs_nicer_ignores_ctrl_c_and_is_reported_dead(digits: Datase
     events = worker.events()
     next(events)
     assert worker._process.pid is not None
+    blocked = int(_status(worker._process.pid)["SigBlk"], 16)  # the parent blocked them to fork
+    assert not blocked & (1 << (signal.SIGINT - 1) | 1 << (signal.SIGTERM - 1))
+    assert not signal.pthread_sigmask(signal.SIG_BLOCK, set()) & {signal.SIGINT, signal.SIGTERM}
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, worker._process.pid) == min(19, mine + NICENESS)
     os.kill(worker._process.pid, signal.SIGINT)  # the terminal's Ctrl-C: the parent decides
