@@ -19,7 +19,7 @@ from test_cli import _common, _uri, cli
 
 from softmax_lab import tracking
 from softmax_lab.cli import main
-from softmax_lab.cli.sweeper import SoftmaxLabSweeper
+from softmax_lab.cli.summary import summarise_sweep
 from softmax_lab.sweep_report import REPORT_FILES, heatmap_params, write_sweep_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -107,9 +107,7 @@ def test_sweep_summary_survives_a_report_that_cannot_be_written(
     blocked = tmp_path / "report"
     blocked.write_text("a file where the report directory should go")
     with caplog.at_level(logging.WARNING):
-        SoftmaxLabSweeper._summarise(
-            sweep.uri, "t", sweep.sweep_id, 4, [], sweep.parent_run_id, blocked
-        )
+        summarise_sweep(sweep.uri, "t", sweep.sweep_id, 4, [], sweep.parent_run_id, blocked)
     out = capsys.readouterr().out
     assert "4 of 4 jobs finished" in out and "compare again:" in out
     assert "sweep pictures" not in out

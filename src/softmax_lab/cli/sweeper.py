@@ -27,6 +27,7 @@ from softmax_lab.cli import state
 from softmax_lab.cli.compose import compose_jobs
 from softmax_lab.cli.console import SweepProgress
 from softmax_lab.cli.convert import to_config
+from softmax_lab.cli.summary import summarise_sweep
 from softmax_lab.config import Config, ConfigError, config_hash, validate
 from softmax_lab.timings import mark, phase
 
@@ -165,7 +166,7 @@ class SoftmaxLabSweeper(BasicSweeper):
             state.current.clear()
             tracking.finish_run(uri, parent, status)
         with phase("summary"):
-            self._summarise(
+            summarise_sweep(
                 uri, tracked.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
             )
         state.last_exit_code[0] = 1 if failed else 0
@@ -260,44 +261,3 @@ class SoftmaxLabSweeper(BasicSweeper):
             if getattr(outcome, "status", "FAILED") != "FINISHED":
                 failed.append(f"job {i} ({' '.join(job)}): {getattr(outcome, 'reason', '?')}")
         return failed
-
-    @staticmethod
-    def _summarise(
-        uri: str,
-        experiment: str,
-        sweep_id: str,
-        n: int,
-        failed: list[str],
-        parent_run_id: str,
-        report_dir: Path,
-    ) -> None:
-        """Print the sweep's table; write its pictures to ``report_dir`` and the parent run."""
-        import logging
-
-        from softmax_lab import report, tracking
-        from softmax_lab.sweep_report import write_sweep_report
-
-        runs = tracking.runs_frame(uri, experiment, sweep_id=sweep_id)
-        table = report.compare_table(runs)
-        print(f"\nsweep {sweep_id}: {n - len(failed)} of {n} jobs finished, best first:")
-        print(report.format_table(table, "table"))
-        if failed:
-            print(f"\n{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
-        try:
-            paths = write_sweep_report(uri, runs, report_dir, table=table)
-            tracking.log_files(uri, parent_run_id, paths, "sweep")
-        except Exception as err:  # the pictures are extra: the sweep's runs stand without them
-            logging.getLogger(__name__).warning(
-                "sweep %s: could not write or log the sweep pictures in %s: %s: %s",
-                sweep_id,
-                report_dir,
-                type(err).__name__,
-                err,
-            )
-        else:
-            names = ", ".join(p.name for p in paths)
-            print(f"\nsweep pictures: {report_dir}/ ({names}; on the parent run under sweep/)")
-        print(
-            f"\ncompare again: softmax-lab compare --experiment {experiment} --sweep {sweep_id}"
-            f"\nopen the UI:   softmax-lab ui   (then open experiment '{experiment}')"
-        )

@@ -1,0 +1,49 @@
+"""A finished sweep on the terminal and on its parent run: the table, the pictures, what next."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+__all__ = ["summarise_sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def summarise_sweep(
+    uri: str,
+    experiment: str,
+    sweep_id: str,
+    n: int,
+    failed: list[str],
+    parent_run_id: str,
+    report_dir: Path,
+) -> None:
+    """Print the sweep's table; write its pictures to ``report_dir`` and the parent run."""
+    from softmax_lab import report, tracking
+    from softmax_lab.sweep_report import write_sweep_report
+
+    runs = tracking.runs_frame(uri, experiment, sweep_id=sweep_id)
+    table = report.compare_table(runs)
+    print(f"\nsweep {sweep_id}: {n - len(failed)} of {n} jobs finished, best first:")
+    print(report.format_table(table, "table"))
+    if failed:
+        print(f"\n{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
+    try:
+        paths = write_sweep_report(uri, runs, report_dir, table=table)
+        tracking.log_files(uri, parent_run_id, paths, "sweep")
+    except Exception as err:  # the pictures are extra: the sweep's runs stand without them
+        log.warning(
+            "sweep %s: could not write or log the sweep pictures in %s: %s: %s",
+            sweep_id,
+            report_dir,
+            type(err).__name__,
+            err,
+        )
+    else:
+        names = ", ".join(p.name for p in paths)
+        print(f"\nsweep pictures: {report_dir}/ ({names}; on the parent run under sweep/)")
+    print(
+        f"\ncompare again: softmax-lab compare --experiment {experiment} --sweep {sweep_id}"
+        f"\nopen the UI:   softmax-lab ui   (then open experiment '{experiment}')"
+    )
