@@ -4,6 +4,7 @@ Takes a validated ``Config`` dataclass (never a DictConfig) and plain context, s
 sweeper, ``rerun`` and a notebook all run jobs the same way. A job never raises for a training
 failure: it records the run as FAILED with the reason and returns a ``JobOutcome``, so a sweep
 survives one bad job. Ctrl-C / SIGTERM close the run as KILLED and propagate.
+The run's pictures are drawn and logged by ``softmax_lab.job_pictures``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
@@ -21,12 +21,10 @@ import yaml
 from softmax_lab import tracking
 from softmax_lab.config import Config, config_hash, flatten, validate
 from softmax_lab.datasets import Dataset, load_configured
-from softmax_lab.loss import confusion_matrix
+from softmax_lab.job_pictures import log_pictures
 from softmax_lab.model import Hypothesis, build_model
-from softmax_lab.run_pictures import PictureJob, render
 from softmax_lab.timings import phase
 from softmax_lab.trainer import (
-    EVAL_CHUNK,
     DivergenceError,
     EpochMetrics,
     TrainResult,
@@ -79,16 +77,6 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    """Arg-max class of every row, in chunks (bounded memory)."""
-    return np.concatenate(
-        [
-            model.forward(X[i : i + EVAL_CHUNK]).argmax(axis=1)
-            for i in range(0, X.shape[0], EVAL_CHUNK)
-        ]
-    )
-
-
 def _log_params(rec: tracking.RunRecorder, result: TrainResult) -> None:
     """θ (or W1, W2) as ``params/<name>.npy``, with their SHA-256 as ``sl.sha256.<name>`` tags."""
     for name, array in result.params.items():
@@ -100,29 +88,6 @@ def _log_params(rec: tracking.RunRecorder, result: TrainResult) -> None:
             "sl.train_seconds": f"{sum(m.seconds for m in result.history):.4f}",
         },
         defer=True,  # written with the run's last metrics, when it is finished
-    )
-
-
-def _picture_job(job: OpenJob, model: Any, result: TrainResult) -> PictureJob:
-    """What the run's pictures need: history, templates and the test confusion matrix."""
-    assert job.data is not None
-    if job.cfg.model.name == "softmax":
-        templates, file = result.params["theta"], "theta.png"
-        titles = [str(c) for c in range(templates.shape[1])]
-    else:
-        templates, file = result.params["W1"][:, :16], "W1.png"  # the first 16 hidden units
-        titles = [f"h{i}" for i in range(templates.shape[1])]
-    data = job.data
-    cm = result.test_confusion  # measured by the last epoch's evaluation
-    if cm is None:  # a result made without it: one more pass over the test set
-        cm = confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
-    return PictureJob(
-        plot_dir=job.ctx.output_dir / "plots",
-        history=[m.as_dict() for m in result.history],
-        templates=np.ascontiguousarray(templates),
-        template_titles=titles,
-        template_file=file,
-        confusion=cm,
     )
 
 
@@ -251,7 +216,7 @@ def close_job(
         with phase("logging"):
             _log_params(job.rec, result)
         with phase("pictures"):
-            _log_pictures(job, model, result)
+            log_pictures(job, model, result)
         with phase("logging"):
             job.rec.finish("FINISHED")
     except (KeyboardInterrupt, SystemExit):
@@ -262,23 +227,6 @@ def close_job(
         return _fail(job, f"{type(e).__name__}: {e}")
     job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
     return job.outcome
-
-
-def _log_pictures(job: OpenJob, model: Any, result: TrainResult) -> None:
-    """Draw the run's pictures and log them under ``plots/``.
-
-    A picture that fails to draw does not fail a trained run: the run is still FINISHED, with
-    the problem in its tag ``sl.pictures_error``.
-    """
-    try:
-        paths = render(_picture_job(job, model, result))
-    except Exception as e:  # pictures are a view of the run, not the run
-        problem = f"{type(e).__name__}: {e}"
-        log.warning("pictures of run %s failed: %s", job.rec.run_id, problem)
-        job.rec.set_tags({"sl.pictures_error": problem[:500]}, defer=True)
-        return
-    for path in paths:
-        job.rec.log_file(path, "plots")
 
 
 def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:

@@ -2,9 +2,10 @@
 
 A metric over the swept parameters (``plot_sweep_heatmap``, the axes picked by ``choose_axes``)
 and every run's curve overlaid (``plot_overlaid_curves``). Here the parameters' levels are
-sorted, the runs aggregated per cell or ranked; ``softmax_lab.sweep_drawing`` draws them with
-Pillow and NumPy, no matplotlib, so the same input gives the same bytes. A run's own pictures
-(curves, templates, confusion matrix) are in ``softmax_lab.run_plots``.
+sorted, the runs aggregated per cell or ranked; ``softmax_lab.sweep_drawing`` (heatmaps, bars)
+and ``softmax_lab.sweep_curves`` draw them with Pillow and NumPy, no matplotlib, so the same
+input gives the same bytes. A run's own pictures (curves, templates, confusion matrix) are in
+``softmax_lab.run_plots``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softmax_lab.raster import DRAWING, save_png
-from softmax_lab.sweep_drawing import draw_bars, draw_heatmaps, draw_overlay
+from softmax_lab.sweep_curves import draw_overlay
+from softmax_lab.sweep_drawing import draw_bars, draw_heatmaps
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -3,12 +3,14 @@
 This package is the only place that imports mlflow. It talks to stores through ``MlflowClient``
 (no global active run), so several runs can be open in one process. Its modules:
 
-- ``store``: tracking URIs, creating stores and experiments (``prepare_store``), the SQLite
-  template, WAL and lock retries, ``TrackingError``;
+- ``store``: tracking URIs, creating stores and experiments (``prepare_store``), lock retries,
+  ``TrackingError``;
+- ``sqlite_file``: SQLite store files, created from a pre-migrated template, in WAL mode;
 - ``recorder``: ``RunRecorder``, one job's run, and the metric keys;
 - ``run_writes``: writes to any run by id (a sweep's parent run, tags after the fact);
 - ``provenance``: ``environment_tags``, the version, git commit and BLAS a run ran with;
-- ``reading``: reading runs back (``runs_frame``, ``metric_history``, artifacts, lookups).
+- ``reading``: reading runs back (``runs_frame``, ``metric_history``, the lookups of resume);
+- ``run_lookup``: one run by its id or a prefix of it (``run_info``, text artifacts, downloads).
 
 Import from here (``from softmax_lab import tracking``); the names below are re-exported.
 
@@ -32,17 +34,19 @@ from __future__ import annotations
 from softmax_lab.tracking.provenance import environment_tags
 from softmax_lab.tracking.reading import (
     FRAME_COLUMNS,
-    LoggedRun,
-    download_artifact,
     find_runs_by_config_hash,
     find_sweep_run,
     latest_experiment,
     metric_history,
-    read_text_artifact,
-    run_info,
     runs_frame,
 )
 from softmax_lab.tracking.recorder import METRIC_KEYS, RunRecorder, RunStatus
+from softmax_lab.tracking.run_lookup import (
+    LoggedRun,
+    download_artifact,
+    read_text_artifact,
+    run_info,
+)
 from softmax_lab.tracking.run_writes import (
     finish_run,
     log_files,
