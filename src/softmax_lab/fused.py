@@ -18,15 +18,26 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from softmax_lab.model import SoftmaxRegression
 from softmax_lab.optim import batch_order, sgd_epoch
-from softmax_lab.trainer import DivergenceError, EpochMetrics, evaluate_groups
+from softmax_lab.trainer import DivergenceError, EpochMetrics, evaluate_groups, seeded_rngs
 
-__all__ = ["FusedJobResult", "FusedPlan", "plan_fused", "replay_plan", "train_fused"]
+if TYPE_CHECKING:
+    from softmax_lab.dataset_memo import Dataset
+
+__all__ = [
+    "FusedJobResult",
+    "FusedPlan",
+    "plan_fused",
+    "replay_plan",
+    "train_fused",
+    "train_group",
+]
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,33 @@ def train_fused(
             narrower.params["theta"][:] = theta[:, keep].reshape(n, -1)
             model = narrower
     return results
+
+
+def train_group(
+    data: Dataset,
+    plan: FusedPlan,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    on_epoch: Callable[[int, EpochMetrics], None] | None = None,
+    on_job_end: Callable[[int, FusedJobResult], None] | None = None,
+) -> list[FusedJobResult]:
+    """``train_fused`` on a data set's train and test split, shuffling (when asked) with the
+    shuffling generator of ``seed`` (``trainer.seeded_rngs``), as each job alone would."""
+    return train_fused(
+        data.X_train,
+        data.y_train,
+        data.X_test,
+        data.y_test,
+        plan,
+        batch_size=batch_size,
+        n_classes=data.n_classes,
+        shuffle=shuffle,
+        rng=seeded_rngs(seed)[1],
+        on_epoch=on_epoch,
+        on_job_end=on_job_end,
+    )
 
 
 def replay_plan(description: str, job_epochs: int) -> tuple[FusedPlan, int]:

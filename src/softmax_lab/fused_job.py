@@ -16,7 +16,7 @@ from softmax_lab.config import Config
 from softmax_lab.fused import FusedJobResult, FusedPlan
 from softmax_lab.job import JobContext, JobOutcome, OpenJob, close_job, open_job
 from softmax_lab.timings import mark, phase
-from softmax_lab.trainer import EpochMetrics, TrainResult, seeded_rngs
+from softmax_lab.trainer import EpochMetrics, TrainResult
 
 if TYPE_CHECKING:
     from softmax_lab.fused_worker import FusedWorker
@@ -55,7 +55,7 @@ def run_fused(
     dict
         Plan job index → outcome, for every open job.
     """
-    from softmax_lab.fused import train_fused
+    from softmax_lab.fused import train_group
 
     first = next(iter(jobs.values()))
     data, cfg = first.data, first.cfg
@@ -83,16 +83,12 @@ def run_fused(
             mark("training_done", latest=True, at=worker.finished_at)
         else:
             with phase("training"):  # closing jobs on the way is timed as logging and pictures
-                train_fused(
-                    data.X_train,
-                    data.y_train,
-                    data.X_test,
-                    data.y_test,
+                train_group(
+                    data,
                     plan,
                     batch_size=cfg.optim.batch_size,
-                    n_classes=data.n_classes,
                     shuffle=cfg.optim.shuffle,
-                    rng=seeded_rngs(cfg.seed)[1],
+                    seed=cfg.seed,
                     on_epoch=on_epoch,
                     on_job_end=on_job_end,
                 )

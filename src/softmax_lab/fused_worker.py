@@ -192,8 +192,7 @@ def _child(
 ) -> None:
     from threadpoolctl import threadpool_limits
 
-    from softmax_lab.fused import train_fused
-    from softmax_lab.trainer import seeded_rngs
+    from softmax_lab.fused import train_group
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler, inherited by fork
@@ -212,16 +211,12 @@ def _child(
 
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            train_fused(
-                data.X_train,
-                data.y_train,
-                data.X_test,
-                data.y_test,
+            train_group(
+                data,
                 plan,
                 batch_size=batch_size,
-                n_classes=data.n_classes,
                 shuffle=shuffle,
-                rng=seeded_rngs(seed)[1],
+                seed=seed,
                 on_epoch=on_epoch,
                 on_job_end=on_job_end,
             )
