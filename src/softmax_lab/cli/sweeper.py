@@ -5,8 +5,8 @@ Before the first job starts it composes every job's config once and validates al
 sweep's parent run. A launcher with a ``prestart`` (the fused one) is handed the validated jobs
 first, so it can start training them while the store is opened; nothing is recorded before.
 Each job gets the parent's id and the sweep id as overrides, so the link survives any launcher,
-in-process or not. At the end it closes the parent run (FAILED if any
-job failed) and prints the sweep's comparison table and the command that opens the UI.
+in-process or not. At the end it closes the parent run (FAILED if any job failed) and prints
+the sweep's comparison table and the command that opens the UI (``summary``).
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ def _already_finished(cfg: Config) -> bool:
     from softmax_lab import tracking
     from softmax_lab.datasets import load_configured
 
-    fingerprint = load_configured(
-        cfg.dataset
-    ).fingerprint  # loaded once per process, reused by the jobs
+    fingerprint = load_configured(cfg.dataset).fingerprint  # loaded once, reused by the jobs
     runs = tracking.find_runs_by_config_hash(
         tracking.resolve_uri(cfg.tracking.uri),
         cfg.tracking.experiment,
