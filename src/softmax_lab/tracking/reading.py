@@ -171,8 +171,9 @@ def metric_history(uri: str | None, run_id: str, key: str) -> list[tuple[int, fl
     """
     uri, client = _reader(uri)
     try:
-        client.get_run(run_id)  # the history of an unknown run is empty rather than an error
         points = client.get_metric_history(run_id, key)
+        if not points:  # empty for an unknown run too: tell the two apart (a whole run's read)
+            client.get_run(run_id)
     except MlflowException as err:
         raise _run_error(uri, run_id, err) from err
     points = sorted(points, key=lambda p: (p.step, p.timestamp))
