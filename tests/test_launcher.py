@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from servers import clean_env
 from test_cli import METRICS, cli
 
 from softmax_lab import tracking
@@ -173,3 +177,38 @@ def test_fused_job_dirs_resolve_a_subdir_that_uses_the_hydra_resolver(
         hydra_yaml = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())
         assert hydra_yaml["hydra"]["runtime"]["output_dir"] == str(job_dir)
         assert (job_dir / "plots" / "theta.png").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prestart", [True, False])
+def test_groups_start_training_before_the_store_is_open_unless_told_not_to(
+    tmp_path: Path, digits_dir: Path, prestart: bool
+) -> None:
+    timings = tmp_path / "timings.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "softmax_lab",
+            "train",
+            "-m",
+            "dataset=idx",
+            f"dataset.path={digits_dir}",
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            "tracking.experiment=f",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            "optim.lr=0.1,0.2",
+            "optim.epochs=2",
+            f"hydra.launcher.prestart={str(prestart).lower()}",
+        ],
+        cwd=tmp_path,
+        env={**clean_env(), "SOFTMAX_LAB_TIMINGS": str(timings)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    at = json.loads(timings.read_text())["at"]
+    # first_job: the store, experiment and parent run exist and the launcher takes over
+    assert (at["training_start"] < at["first_job"]) is prestart
+    assert len(tracking.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "f")) == 2

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class FusedLauncherConf:
     _target_: str = "hydra_plugins.softmax_lab.FusedLauncher"
+    # start training the fused groups as soon as the jobs are validated, while the store is
+    # opened (false: only once the sweep's parent run exists, as a resumed sweep does)
+    prestart: bool = True
 
 
 class FusedLauncher(Launcher):
@@ -56,7 +59,8 @@ class FusedLauncher(Launcher):
     process and is recorded here; every other job runs in this process, as Hydra's basic
     launcher would run it."""
 
-    def __init__(self) -> None:
+    def __init__(self, prestart: bool = True) -> None:
+        self.prestart_enabled = prestart
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -65,7 +69,9 @@ class FusedLauncher(Launcher):
     def prestart(self, configs: Sequence[Config]) -> None:
         """Start training the fused groups of these validated jobs (all of the sweep's, in
         order) before their runs exist; ``launch`` records them. Call ``discard_prestarted``
-        if the sweep stops before launching."""
+        if the sweep stops before launching. Does nothing with ``prestart=false``."""
+        if not self.prestart_enabled:
+            return
         for group in fusion_groups(configs):
             if len(group) > 1:
                 worker = start_worker(group, configs)
