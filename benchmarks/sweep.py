@@ -10,12 +10,13 @@ against one MLflow store created beforehand; each process writes its phase times
 Printed, medians over repetitions:
 - wall time of each variant and the ratio basic / fused (target ≥ 3×);
 - the breakdown: start-up (process start until the first job's work begins: training, or
-  opening the runs; and the exit), config composition, store, setup (fused jobs' Hydra dirs and run opening, apart from store writes;
-  Hydra's own run_job, in basic sweeps, falls under other), data, training, logging, pictures,
-  summary, other. A fused sweep trains its groups in child processes while the sweep process
-  imports MLflow, opens the store and records the runs: its training is the children's wall
-  time (first start to last end), which the sweep process's phases overlap; its timeline
-  (training starts, store ready, training ends, runs closed, exit) is printed too;
+  opening the runs; and the exit), config composition, store, setup (fused jobs' Hydra dirs
+  and run opening, apart from store writes; Hydra's own run_job, in basic sweeps, falls under
+  other), data, training, logging, pictures, summary, other. A fused sweep trains its groups
+  in child processes while the sweep process imports MLflow, opens the store and records the
+  runs: its training is the children's wall time (first start to last end), which the sweep
+  process's phases overlap; its timeline (training starts, store ready, training ends, runs
+  closed, exit) is printed too;
 - the fused harness overhead per job: wall − one-time start-up − the trainer's own compute,
   divided by the jobs (target ≤ 0.1 s), measured on a third variant, fused-seq
   (``hydra.launcher.prestart=false``), whose groups start training only once the store and
