@@ -21,9 +21,12 @@ from softmax_lab.trainer import train
 METRICS = ("train/loss", "train/error", "test/loss", "test/error")
 
 
-def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m softmax_lab ARGS`` in ``cwd`` with no tracking URI in the environment."""
-    env = clean_env()
+def cli(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m softmax_lab ARGS`` in ``cwd`` with no tracking URI in the environment
+    (plus ``env``)."""
+    env = {**clean_env(), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "softmax_lab", *args],
         cwd=cwd,

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from servers import clean_env
 from test_cli import METRICS, cli
 
 from softmax_lab import tracking
@@ -20,7 +17,9 @@ from softmax_lab import tracking
 GRID = ("optim.lr=0.05,0.2,0.5", "optim.epochs=2,3", "optim.batch_size=50,100")
 
 
-def _sweep(tmp: Path, digits_dir: Path, *extra: str, check: bool = True):
+def _sweep(
+    tmp: Path, digits_dir: Path, *extra: str, check: bool = True, env: dict[str, str] | None = None
+):
     return cli(
         "train",
         "-m",
@@ -32,6 +31,7 @@ def _sweep(tmp: Path, digits_dir: Path, *extra: str, check: bool = True):
         *extra,
         cwd=tmp,
         check=check,
+        env=env,
     )
 
 
@@ -185,29 +185,14 @@ def test_groups_start_training_before_the_store_is_open_unless_told_not_to(
     tmp_path: Path, digits_dir: Path, prestart: bool
 ) -> None:
     timings = tmp_path / "timings.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "softmax_lab",
-            "train",
-            "-m",
-            "dataset=idx",
-            f"dataset.path={digits_dir}",
-            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-            "tracking.experiment=f",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}",
-            "optim.lr=0.1,0.2",
-            "optim.epochs=2",
-            f"hydra.launcher.prestart={str(prestart).lower()}",
-        ],
-        cwd=tmp_path,
-        env={**clean_env(), "SOFTMAX_LAB_TIMINGS": str(timings)},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    _sweep(
+        tmp_path,
+        digits_dir,
+        "optim.lr=0.1,0.2",
+        "optim.epochs=2",
+        f"hydra.launcher.prestart={str(prestart).lower()}",
+        env={"SOFTMAX_LAB_TIMINGS": str(timings)},
     )
-    assert proc.returncode == 0, proc.stderr
     at = json.loads(timings.read_text())["at"]
     # first_job: the store, experiment and parent run exist and the launcher takes over
     assert (at["training_start"] < at["first_job"]) is prestart
