@@ -88,8 +88,7 @@ def task(cfg: DictConfig) -> JobOutcome | None:
         config = validate(to_config(cfg))
         ctx = job_context(config)
         if ctx.experiment_id is None:
-            uri = tracking.resolve_uri(config.tracking.uri)
-            experiment_id = tracking.prepare_store(uri, config.tracking.experiment)
+            experiment_id = tracking.prepare_store(config.tracking.uri, config.tracking.experiment)
             ctx = replace(ctx, experiment_id=experiment_id)
     except (ConfigError, tracking.TrackingError) as e:
         if sweep is not None:
