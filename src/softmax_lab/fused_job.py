@@ -43,9 +43,9 @@ def run_fused(
         first job's are used). Plan jobs without an open job are trained but not recorded (a
         rerun replaying a whole group).
     stop : threading.Event, optional
-        Once set, training stops at the next epoch (as on Ctrl-C, which only reaches the main
-        thread when groups train in threads): the jobs still open are closed KILLED and
-        ``KeyboardInterrupt`` is raised.
+        Once set, training stops (at the next epoch here; at once in a ``worker``, which is
+        killed) as on Ctrl-C, which only reaches the main thread: the jobs still open are
+        closed KILLED and ``KeyboardInterrupt`` is raised.
     worker : FusedWorker, optional
         The plan already training in a child process (``softmax_lab.fused_worker``): its
         epochs and results are recorded as they arrive, instead of training here.
