@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.hydra_app import CONF_DIR, register_configs
-from softmax_lab.config import Config, validate
+from softmax_lab.config.schema import Config, validate
 
 GRID = ("optim.lr=0.05,0.1,0.2", "optim.batch_size=50,100,200", "optim.epochs=3,5,10")
 

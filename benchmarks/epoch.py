@@ -14,11 +14,11 @@ import argparse
 import numpy as np
 from _common import benchmark_data, report, side_by_side
 
-from softmax_lab.model import SoftmaxRegression
-from softmax_lab.optim import sgd_epoch
-from softmax_lab.textbook import evaluate as textbook_evaluate
-from softmax_lab.textbook import softmax_epoch
-from softmax_lab.trainer import train
+from softmax_lab.core.model import SoftmaxRegression
+from softmax_lab.core.optim import sgd_epoch
+from softmax_lab.core.textbook import evaluate as textbook_evaluate
+from softmax_lab.core.textbook import softmax_epoch
+from softmax_lab.core.training import train
 
 LR, BATCH, EPOCHS = 0.2, 100, 10
 

@@ -24,9 +24,9 @@ import numpy as np
 from _common import benchmark_data, report, side_by_side
 from numpy.typing import NDArray
 
-from softmax_lab.model import TwoLayerNet
-from softmax_lab.optim import sgd_epoch
-from softmax_lab.textbook import mlp_epoch
+from softmax_lab.core.model import TwoLayerNet
+from softmax_lab.core.optim import sgd_epoch
+from softmax_lab.core.textbook import mlp_epoch
 
 LR, BATCH, HIDDEN, K = 0.2, 100, 400, 10
 BASELINE = "textbook (W float32)"

@@ -1,8 +1,8 @@
 """Benchmark: a run's three pictures and a sweep's two against one training epoch.
 
-Run: ``python benchmarks/plots.py [--reps 7]``. The run's pictures are what
-``softmax_lab.run_plots`` draws after each run: learning curves (10 epochs), θ as templates
-(784×10) and the confusion matrix (10×10). The sweep's are what ``softmax_lab.plots`` draws at
+Run: ``python benchmarks/sweep_pictures.py [--reps 7]``. The run's pictures are what
+``softmax_lab.pictures.run_plots`` draws after each run: learning curves (10 epochs), θ as templates
+(784×10) and the confusion matrix (10×10). The sweep's are what ``pictures.sweep_pictures`` draws at
 the end of a sweep (and ``compare --plot``): the heatmap of final test error over a 27-run
 sweep (3 params × 3 values: 3×3 cells in 3 panels) and the 27 runs' 10-epoch test-error curves
 overlaid. Each is written as a PNG. The baseline is one epoch of softmax regression SGD (lr 0.2,
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd  # loaded before a sweep draws its pictures: not part of their cost
 from _common import report, side_by_side
 
-from softmax_lab.model import SoftmaxRegression
-from softmax_lab.optim import sgd_epoch
-from softmax_lab.trainer import train
+from softmax_lab.core.model import SoftmaxRegression
+from softmax_lab.core.optim import sgd_epoch
+from softmax_lab.core.training import train
 
 LR, BATCH, M, N, K, EPOCHS = 0.2, 100, 5000, 784, 10, 10
 SWEEP = {
@@ -65,14 +65,14 @@ def main() -> None:
             "a run's three pictures",
             lambda: _run_pictures(train_epoch, X, y, out),
             train_epoch,
-            "softmax_lab.run_plots",
+            "softmax_lab.pictures.run_plots",
             args.reps,
         )
         _time_group(
             "a sweep's two pictures",
             lambda: _sweep_pictures(rng, out),
             train_epoch,
-            "softmax_lab.plots",
+            "softmax_lab.pictures.sweep_pictures",
             args.reps,
         )
 
@@ -83,7 +83,7 @@ def _against_demo_runs(run_warm: float, run_first: float, reps: int) -> None:
     """The run's pictures against the training of the demo sweep's 12 runs (``experiments/
     demo.yaml``: lr × batch × epochs on mnist_5k, trained and evaluated each epoch as a job
     does), the target being pictures well under a demo run's training."""
-    from softmax_lab.datasets import load_dataset
+    from softmax_lab.data.sources import load_dataset
 
     d = load_dataset("mnist_5k")
     configs = list(itertools.product(*DEMO.values()))
@@ -159,10 +159,11 @@ def _time_group(
 def _run_pictures(
     train_epoch: Callable[[], SoftmaxRegression], X: np.ndarray, y: np.ndarray, out: Path
 ) -> Pictures:
-    from softmax_lab import run_plots
+    from softmax_lab.core import loss
+    from softmax_lab.pictures import confusion, curves, templates
 
     theta = train_epoch().params["theta"]  # (784, 10), the trained values the picture shows
-    cm = run_plots.confusion_matrix(y, (X @ theta).argmax(axis=1), K)  # (10, 10)
+    cm = loss.confusion_matrix(y, (X @ theta).argmax(axis=1), K)  # (10, 10)
     history = [
         {
             "epoch": e,
@@ -174,15 +175,15 @@ def _run_pictures(
         for e in range(1, EPOCHS + 1)
     ]
     return {
-        "curves (10 epochs)": lambda: run_plots.plot_curves(history, out / "curves.png"),
-        "templates (784×10)": lambda: run_plots.plot_templates(theta, out / "theta.png"),
-        "confusion (10×10)": lambda: run_plots.plot_confusion(cm, out / "confusion.png"),
+        "curves (10 epochs)": lambda: curves.plot_curves(history, out / "curves.png"),
+        "templates (784×10)": lambda: templates.plot_templates(theta, out / "theta.png"),
+        "confusion (10×10)": lambda: confusion.plot_confusion(cm, out / "confusion.png"),
     }
 
 
 def _sweep_pictures(rng: np.random.Generator, out: Path) -> Pictures:
     """The heatmap and overlaid curves of a 27-run sweep, as ``sweep_report`` draws them."""
-    from softmax_lab import plots
+    from softmax_lab.pictures import sweep_pictures
 
     grid = list(itertools.product(*SWEEP.values()))
     table = pd.DataFrame(grid, columns=list(SWEEP))
@@ -195,10 +196,10 @@ def _sweep_pictures(rng: np.random.Generator, out: Path) -> Pictures:
     }
     title = f"final test/error over {len(table)} runs"
     return {
-        "sweep heatmap (27 runs)": lambda: plots.plot_sweep_heatmap(
+        "sweep heatmap (27 runs)": lambda: sweep_pictures.plot_sweep_heatmap(
             table, out / "heatmap.png", params=list(SWEEP), title=title
         ),
-        "overlaid curves (27 runs)": lambda: plots.plot_overlaid_curves(
+        "overlaid curves (27 runs)": lambda: sweep_pictures.plot_overlaid_curves(
             curves, out / "sweep_curves.png", ylabel="test/error", title="test/error per epoch"
         ),
     }

@@ -51,8 +51,9 @@ PHASES = ("compose", "store", "setup", "data", "training", "logging", "pictures"
 
 def _dataset_args(work: Path) -> tuple[list[str], Any]:
     """Overrides selecting the data, and the data (a ``Dataset``)."""
-    from softmax_lab.datasets import DatasetError, load_dataset
-    from softmax_lab.idx import write_idx
+    from softmax_lab.data.dataset import DatasetError
+    from softmax_lab.data.idx import write_idx
+    from softmax_lab.data.sources import load_dataset
 
     try:
         d = load_dataset("fashion_mnist", download=False)  # also warms the parsed cache
@@ -84,8 +85,8 @@ def _trainer_only(d: Any, grid: tuple[str, ...]) -> float:
     them, with nothing logged, drawn or written. The trainer's own compute, measured."""
     import itertools
 
-    from softmax_lab.fused import plan_fused
-    from softmax_lab.fused_worker import FusedWorker
+    from softmax_lab.fusion.stacked import plan_fused
+    from softmax_lab.fusion.worker import FusedWorker
 
     v = _grid_values(grid)
     pairs = list(itertools.product(v["optim.lr"], v["optim.epochs"]))
@@ -209,10 +210,10 @@ def main() -> None:
         data_args, data = _dataset_args(work)
         data_bytes = data.X_train.nbytes + data.X_test.nbytes
         uri = f"sqlite:///{work / 'mlflow.db'}"
-        from softmax_lab import tracking
+        from softmax_lab.tracking import store
 
         for variant in VARIANTS:  # the store exists before any timed sweep
-            tracking.prepare_store(uri, f"bench-{variant}")
+            store.prepare_store(uri, f"bench-{variant}")
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
         trainer: list[float] = []
         for rep in range(args.reps):

@@ -6,19 +6,17 @@ import functools
 import http.server
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers.data import IdxSetWriter, Mirror
 from numpy.typing import NDArray
 
-from softmax_lab.datasets import IDX_FILES
-from softmax_lab.idx import write_idx
-
-IdxSetWriter = Callable[..., dict[str, NDArray[np.uint8]]]
+from softmax_lab.data.idx import write_idx
+from softmax_lab.data.idx_sets import IDX_FILES
 
 
 @pytest.fixture
@@ -48,15 +46,6 @@ def write_idx_set() -> IdxSetWriter:
         return arrays
 
     return write
-
-
-@dataclass
-class Mirror:
-    """A local HTTP server publishing the files in `root` at `url`; `requests` lists GET paths."""
-
-    root: Path
-    url: str
-    requests: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -103,7 +92,7 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Real digits, so short runs learn; tiny, so sweeps over it take seconds.
     """
-    from softmax_lab.datasets import load_dataset
+    from softmax_lab.data.sources import load_dataset
 
     d = load_dataset("mnist_5k")
     directory = tmp_path_factory.mktemp("digits")
@@ -117,7 +106,7 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cmp_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real SQLite store whose experiment ``cmp`` holds ``compare_runs.RUNS``; its URI."""
-    from compare_runs import make_store
+    from helpers.compare_runs import make_store
 
     return make_store(tmp_path_factory.mktemp("report"))
 
@@ -125,6 +114,6 @@ def cmp_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def cmp_frame(cmp_store: str) -> Any:
     """``tracking.runs_frame`` of ``cmp_store``'s experiment ``cmp``."""
-    from softmax_lab.tracking import runs_frame
+    from softmax_lab.tracking.reading import runs_frame
 
     return runs_frame(cmp_store, "cmp")

@@ -111,7 +111,7 @@ def run() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
-    from softmax_lab.timings import mark
+    from softmax_lab.runs.timings import mark
 
     mark("main")
     # MLflow draws its own bars on artifact transfers; the CLI owns the terminal

@@ -28,27 +28,28 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.diff and (args.where or args.top is not None or args.plot or args.sort != DEFAULT_SORT):
         return _error("--diff compares two runs: it takes no --where, --sort, --top or --plot")
 
-    from softmax_lab import report, run_diff, run_filters, tracking
+    from softmax_lab.review import diff, filters, report
+    from softmax_lab.tracking import reading, store
 
-    uri = tracking.resolve_uri(args.tracking_uri)
-    experiment = args.experiment or tracking.latest_experiment(uri)
+    uri = store.resolve_uri(args.tracking_uri)
+    experiment = args.experiment or reading.latest_experiment(uri)
     if experiment is None:
         return _error(f"no runs in {uri} yet; run `softmax-lab train` first", 1)
     try:
-        df = tracking.runs_frame(uri, experiment, sweep_id=args.sweep, filter_string=args.filter)
-    except tracking.TrackingError as err:  # no store, unknown experiment, bad --filter
+        df = reading.runs_frame(uri, experiment, sweep_id=args.sweep, filter_string=args.filter)
+    except store.TrackingError as err:  # no store, unknown experiment, bad --filter
         return _error(str(err))
 
     if args.diff:
         try:
-            a, b = (run_diff.select_run(df, run) for run in args.diff)
+            a, b = (diff.select_run(df, run) for run in args.diff)
         except ValueError as err:
             return _error(f"--diff: {err}")
-        print(run_diff.format_diff(run_diff.diff_runs(a, b), args.format))
+        print(diff.format_diff(diff.diff_runs(a, b), args.format))
         return 0
 
     try:
-        shown = run_filters.filter_runs(df, args.where)
+        shown = filters.filter_runs(df, args.where)
         table = report.compare_table(shown, sort=args.sort, top=args.top)
     except ValueError as err:
         return _error(str(err))
@@ -64,7 +65,7 @@ def run_compare(args: argparse.Namespace) -> int:
     print(report.format_table(table, args.format))
 
     if args.plot is not None:
-        from softmax_lab.sweep_report import write_sweep_report  # Pillow only when asked
+        from softmax_lab.review.sweep_report import write_sweep_report
 
         runs = report.ranked_runs(shown, sort=args.sort, top=args.top)
         if len(runs) == 0:

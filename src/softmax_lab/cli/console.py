@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from softmax_lab.trainer import EpochMetrics
+from softmax_lab.core.training import EpochMetrics
 
 __all__ = ["EpochTable", "SweepProgress"]
 

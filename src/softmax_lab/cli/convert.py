@@ -1,4 +1,4 @@
-"""The CLI boundary: DictConfig in, ``softmax_lab.config.Config`` dataclass out."""
+"""The CLI boundary: DictConfig in, ``softmax_lab.config.schema.Config`` dataclass out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from softmax_lab.config import Config, config_from_dict
+from softmax_lab.config.schema import Config, config_from_dict
 
 __all__ = ["to_config"]
 

@@ -13,14 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from softmax_lab import timings
 from softmax_lab.cli import state
 from softmax_lab.cli.console import EpochTable
 from softmax_lab.cli.convert import to_config
-from softmax_lab.config import Config, ConfigError, validate
+from softmax_lab.config.schema import Config, ConfigError, validate
+from softmax_lab.runs import timings
 
 if TYPE_CHECKING:
-    from softmax_lab.job import JobContext, JobOutcome
+    from softmax_lab.runs.job import JobContext, JobOutcome
 
 __all__ = ["CONF_DIR", "run_train"]
 
@@ -42,12 +42,12 @@ def user_overrides(overrides: list[str]) -> list[str]:
 def job_context(config: Config) -> JobContext:
     """The running job's context (output dir, job number, overrides) from Hydra, and the
     experiment id when the sweep already prepared the job's store."""
-    from softmax_lab import tracking  # MLflow loads only when a job runs
-    from softmax_lab.job import JobContext
+    from softmax_lab.runs.job import JobContext
+    from softmax_lab.tracking import store
 
     hc = HydraConfig.get()
     sweep = state.current[0] if state.current else None
-    where = (tracking.resolve_uri(config.tracking.uri), config.tracking.experiment)
+    where = (store.resolve_uri(config.tracking.uri), config.tracking.experiment)
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
@@ -80,17 +80,17 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     unusable ``tracking.uri`` is one line on stderr and exit code 2, before anything is printed
     or created (a sweep's sweeper does the same for all its jobs at once).
     """
-    from softmax_lab import tracking
-    from softmax_lab.job import run_job, run_name
+    from softmax_lab.runs.job import run_job, run_name
+    from softmax_lab.tracking import store
 
     sweep = state.current[0] if state.current else None
     try:
         config = validate(to_config(cfg))
         ctx = job_context(config)
         if ctx.experiment_id is None:
-            experiment_id = tracking.prepare_store(config.tracking.uri, config.tracking.experiment)
+            experiment_id = store.prepare_store(config.tracking.uri, config.tracking.experiment)
             ctx = replace(ctx, experiment_id=experiment_id)
-    except (ConfigError, tracking.TrackingError) as e:
+    except (ConfigError, store.TrackingError) as e:
         if sweep is not None:
             raise  # the sweeper checked its jobs: this is not a user's single run
         print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)

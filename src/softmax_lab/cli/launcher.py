@@ -2,12 +2,12 @@
 
 Jobs of softmax regression that agree on everything but step size and epochs (dataset,
 batch size, shuffling, seed, tracking) form a group. A group is trained once by
-``softmax_lab.fused.train_fused``, yet every job still gets Hydra's own output directory and
+``fusion.stacked.train_fused``, yet every job still gets Hydra's own output directory and
 its own MLflow run, with the same params, metrics and artifacts a separate run would have,
 plus the tags ``sl.fused`` and ``sl.fused_group``. Any other job runs alone, exactly as under
 ``hydra/launcher=basic``.
 
-Each group trains in a child process of its own (``softmax_lab.fused_worker``) while this
+Each group trains in a child process of its own (``softmax_lab.fusion.worker``) while this
 process records it. The sweeper starts those children as soon as its jobs are validated
 (``prestart``), so the groups train while MLflow is still being imported and the store opened;
 nothing is recorded before the sweep's parent run exists.
@@ -30,16 +30,16 @@ from omegaconf import DictConfig, open_dict
 
 from softmax_lab.cli import state
 from softmax_lab.cli.convert import to_config
-from softmax_lab.cli.fusion import fusion_groups, group_plan, start_worker
 from softmax_lab.cli.hydra_app import report_outcome
 from softmax_lab.cli.hydra_job import run_job_light
-from softmax_lab.config import Config
-from softmax_lab.timings import phase
+from softmax_lab.config.schema import Config
+from softmax_lab.fusion.groups import fusion_groups, group_plan, start_worker
+from softmax_lab.runs.timings import phase
 
 if TYPE_CHECKING:
-    from softmax_lab.fused import FusedPlan
-    from softmax_lab.fused_worker import FusedWorker
-    from softmax_lab.job import JobOutcome, OpenJob
+    from softmax_lab.fusion.stacked import FusedPlan
+    from softmax_lab.fusion.worker import FusedWorker
+    from softmax_lab.runs.job import JobOutcome, OpenJob
 
 __all__ = ["FusedLauncher", "FusedLauncherConf"]
 
@@ -139,7 +139,7 @@ class FusedLauncher(Launcher):
         group's plan covers all its jobs (those that could not start are trained, not
         recorded). None when no job of the group could start."""
         from softmax_lab.cli.hydra_app import job_context
-        from softmax_lab.job import close_job, open_job
+        from softmax_lab.runs.job import close_job, open_job
 
         def open_task(cfg: DictConfig) -> OpenJob:
             config = to_config(cfg)
@@ -201,7 +201,7 @@ class FusedLauncher(Launcher):
         its runs' epochs as they come and closes each run as soon as its epochs are done.
         Ctrl-C (which only reaches this thread) stops every group at once; their open runs end
         KILLED."""
-        from softmax_lab.fused_job import run_fused
+        from softmax_lab.runs.fused_job import run_fused
 
         if not groups:
             return

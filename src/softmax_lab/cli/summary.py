@@ -20,10 +20,11 @@ def summarise_sweep(
     report_dir: Path,
 ) -> None:
     """Print the sweep's table; write its pictures to ``report_dir`` and the parent run."""
-    from softmax_lab import report, tracking
-    from softmax_lab.sweep_report import write_sweep_report
+    from softmax_lab.review import report
+    from softmax_lab.review.sweep_report import write_sweep_report
+    from softmax_lab.tracking import reading, run_writes
 
-    runs = tracking.runs_frame(uri, experiment, sweep_id=sweep_id)
+    runs = reading.runs_frame(uri, experiment, sweep_id=sweep_id)
     table = report.compare_table(runs)
     print(f"\nsweep {sweep_id}: {n - len(failed)} of {n} jobs finished, best first:")
     print(report.format_table(table, "table"))
@@ -31,7 +32,7 @@ def summarise_sweep(
         print(f"\n{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
     try:
         paths = write_sweep_report(uri, runs, report_dir, table=table)
-        tracking.log_files(uri, parent_run_id, paths, "sweep")
+        run_writes.log_files(uri, parent_run_id, paths, "sweep")
     except Exception as err:  # the pictures are extra: the sweep's runs stand without them
         log.warning(
             "sweep %s: could not write or log the sweep pictures in %s: %s: %s",

@@ -28,8 +28,8 @@ from softmax_lab.cli.compose import compose_jobs
 from softmax_lab.cli.console import SweepProgress
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.summary import summarise_sweep
-from softmax_lab.config import Config, ConfigError, config_hash, validate
-from softmax_lab.timings import mark, phase
+from softmax_lab.config.schema import Config, ConfigError, config_hash, validate
+from softmax_lab.runs.timings import mark, phase
 
 __all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "sweep_signature"]
 
@@ -42,12 +42,12 @@ def sweep_signature(arguments: Sequence[str]) -> str:
 
 def _already_finished(cfg: Config) -> bool:
     """Whether a FINISHED run with this job's config hash exists (so ``resume`` skips it)."""
-    from softmax_lab import tracking
-    from softmax_lab.datasets import load_configured
+    from softmax_lab.data.sources import load_configured
+    from softmax_lab.tracking import reading, store
 
     fingerprint = load_configured(cfg.dataset).fingerprint  # loaded once, reused by the jobs
-    runs = tracking.find_runs_by_config_hash(
-        tracking.resolve_uri(cfg.tracking.uri),
+    runs = reading.find_runs_by_config_hash(
+        store.resolve_uri(cfg.tracking.uri),
         cfg.tracking.experiment,
         config_hash(cfg, fingerprint),
     )
@@ -128,11 +128,11 @@ class SoftmaxLabSweeper(BasicSweeper):
             prestart(configs)
         try:
             with phase("store"):
-                from softmax_lab import tracking  # MLflow: only now, while the groups train
+                from softmax_lab.tracking import run_writes, store
 
                 try:
                     tracked = self._open_parent(arguments, jobs, configs, resume)
-                except tracking.TrackingError as e:  # e.g. no server at tracking.uri
+                except store.TrackingError as e:  # e.g. no server at tracking.uri
                     print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
                     raise SystemExit(2) from e
         except BaseException:
@@ -162,7 +162,7 @@ class SoftmaxLabSweeper(BasicSweeper):
             if sweep.progress is not None:
                 sweep.progress.close()
             state.current.clear()
-            tracking.finish_run(uri, parent, status)
+            run_writes.finish_run(uri, parent, status)
         with phase("summary"):
             summarise_sweep(
                 uri, tracked.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
@@ -175,26 +175,26 @@ class SoftmaxLabSweeper(BasicSweeper):
     ) -> _Tracked:
         """Create the store(s) and experiment(s), then the sweep's parent run (or, resuming,
         reopen the earlier one), and decide which jobs still need to run."""
-        from softmax_lab import tracking
+        from softmax_lab.tracking import provenance, reading, run_writes, store
 
         first = configs[0].tracking
-        uri = tracking.resolve_uri(first.uri)
-        experiment_id = tracking.prepare_store(uri, first.experiment)
+        uri = store.resolve_uri(first.uri)
+        experiment_id = store.prepare_store(uri, first.experiment)
         prepared = {(uri, first.experiment): experiment_id}
         for other in {(c.tracking.uri, c.tracking.experiment) for c in configs[1:]}:
-            where = (tracking.resolve_uri(other[0]), other[1])
-            prepared[where] = tracking.prepare_store(*where)
+            where = (store.resolve_uri(other[0]), other[1])
+            prepared[where] = store.prepare_store(*where)
         signature = sweep_signature(arguments)
         todo = list(range(len(jobs)))
-        resumed = tracking.find_sweep_run(uri, first.experiment, signature) if resume else None
+        resumed = reading.find_sweep_run(uri, first.experiment, signature) if resume else None
         if resume:
             todo = [i for i in todo if not _already_finished(configs[i])]
         if resumed is not None:
             parent, sweep_id = resumed
-            tracking.reopen_run(uri, parent)
+            run_writes.reopen_run(uri, parent)
         else:
             sweep_id = uuid.uuid4().hex[:8]
-            parent = tracking.start_sweep_run(
+            parent = run_writes.start_sweep_run(
                 uri,
                 experiment_id,
                 sweep_id=sweep_id,
@@ -203,7 +203,7 @@ class SoftmaxLabSweeper(BasicSweeper):
                     "sl.overrides": " ".join(arguments),
                     "sl.sweep_signature": signature,
                     "sl.jobs": str(len(jobs)),
-                    **tracking.environment_tags(),
+                    **provenance.environment_tags(),
                 },
             )
         return _Tracked(

@@ -10,9 +10,9 @@ __all__ = ["run_ui"]
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from softmax_lab import tracking
+    from softmax_lab.tracking import store
 
-    uri = tracking.resolve_uri(args.tracking_uri)
+    uri = store.resolve_uri(args.tracking_uri)
     if "://" in uri and uri.split("://", 1)[0] in ("http", "https"):
         print(f"the store is a tracking server already: open {uri} in a browser")
         return 0
@@ -28,7 +28,7 @@ def run_ui(args: argparse.Namespace) -> int:
         "--port",
         str(args.port),
     ]
-    artifacts = tracking.artifact_root_for(uri)
+    artifacts = store.artifact_root_for(uri)
     if artifacts is not None:  # experiments created in the UI keep artifacts beside the store
         cmd += ["--artifacts-destination", artifacts]
     print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C stops it)", flush=True)

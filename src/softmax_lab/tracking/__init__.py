@@ -18,7 +18,7 @@ Names other modules code against:
 
 - metrics, one point per epoch at ``step = epoch`` (1-based): ``train/loss``, ``train/error``,
   ``test/loss``, ``test/error``, ``epoch_seconds``;
-- params: ``softmax_lab.config.flatten(cfg)`` with values stringified (``None`` as ``"None"``);
+- params: ``config.schema.flatten(cfg)`` with values stringified (``None`` as ``"None"``);
 - tags: ``sl.role`` (``"job"`` | ``"sweep"``), ``sl.sweep_id``, ``sl.config_hash``, … (see
   ``environment_tags``), plus MLflow's ``mlflow.parentRunId`` and ``mlflow.runName``;
 - artifacts: ``params/<name>.npy``, ``config.yaml``, ``overrides.yaml``, ``plots/…``.
@@ -54,7 +54,7 @@ from softmax_lab.tracking.run_writes import (
     set_run_tags,
     start_sweep_run,
 )
-from softmax_lab.tracking.store import (  # importing store installs _relax_sqlite_sync's hook
+from softmax_lab.tracking.store import (
     DEFAULT_TRACKING_URI,
     TrackingError,
     artifact_root_for,

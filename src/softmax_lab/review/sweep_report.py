@@ -1,0 +1,147 @@
+"""A sweep's pictures and table as files: what the sweeper logs and ``compare --plot`` writes.
+
+``write_sweep_report`` puts three files in a directory:
+
+- ``compare.csv``: the comparison table (``report.compare_table``), full precision;
+- ``heatmap.png``: final test error over the swept params
+  (``sweep_pictures.plot_sweep_heatmap``): x and y are the two params with the most values,
+  panels the third;
+- ``curves.png``: every run's test error per epoch, overlaid
+  (``sweep_pictures.plot_overlaid_curves``).
+
+Nothing here knows Hydra; runs are read back through ``tracking``, so it works on any runs of a
+store, from the CLI or a notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from softmax_lab.pictures import sweep_pictures
+from softmax_lab.review import report
+from softmax_lab.tracking import reading
+
+__all__ = ["METRIC", "REPORT_FILES", "heatmap_params", "write_sweep_report"]
+
+logger = logging.getLogger(__name__)
+
+METRIC = "test/error"
+REPORT_FILES = ("compare.csv", "heatmap.png", "curves.png")
+MAX_AXES = 3  # a sweep picture shows x, y and facet
+
+
+def heatmap_params(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The params a heatmap of ``table`` shows, and the swept ones it averages over.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From ``report.compare_table``.
+
+    Returns
+    -------
+    (shown, averaged) : two lists of param columns
+        ``shown``: the swept params (more than one value among the rows), most values first,
+        ties in table (config) order, at most three; ``averaged``: the swept ones left out,
+        whose runs share a cell and are averaged.
+    """
+    params = report.table_params(table)
+    distinct = {p: int(table[p].nunique(dropna=False)) for p in params}
+    swept = sorted((p for p in params if distinct[p] > 1), key=lambda p: -distinct[p])
+    return swept[:MAX_AXES], swept[MAX_AXES:]
+
+
+def _curve_labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
+    """A short legend label per run: its swept params (``lr=0.5 batch_size=50``).
+
+    Keys lose their group (``optim.``) unless two swept keys would then read the same
+    (``model.name``, ``dataset.name``). Without swept params the run name stands in; the short
+    run id is added where labels repeat or are empty.
+    """
+    tails = [key.rsplit(".", 1)[-1] for key in swept]
+    keys = [tail if tails.count(tail) == 1 else key for key, tail in zip(swept, tails, strict=True)]
+    labels = []
+    for _, run in runs.iterrows():
+        if swept:
+            values = [run.get(f"params.{key}") for key in swept]
+            labels.append(" ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)))
+        else:
+            name = run.get("run_name")
+            labels.append(name if isinstance(name, str) else "")
+    short = [str(run_id)[:8] for run_id in runs["run_id"]]
+    return [
+        f"{label} ({s})".lstrip() if not label or labels.count(label) > 1 else label
+        for label, s in zip(labels, short, strict=True)
+    ]
+
+
+def write_sweep_report(
+    uri: str | None,
+    runs: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    table: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write ``compare.csv``, ``heatmap.png`` and ``curves.png`` for ``runs`` into ``out_dir``.
+
+    Parameters
+    ----------
+    uri : str or None
+        The store the runs are in (their test-error histories are read from it).
+    runs : DataFrame
+        The runs to draw, rows of ``reading.runs_frame`` (full run ids), e.g. one sweep's jobs
+        or ``report.ranked_runs(...)`` of what ``compare`` shows.
+    out_dir : str or path-like
+        Created if missing; files already there are overwritten.
+    table : DataFrame, optional
+        The comparison table to write and draw the heatmap from; default
+        ``report.compare_table(runs)``. Pass the table ``compare`` printed, so the CSV matches it.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``out_dir / "compare.csv"``, ``out_dir / "heatmap.png"``, ``out_dir / "curves.png"``.
+
+    Notes
+    -----
+    In the heatmap, a run that did not finish (FAILED, KILLED, still RUNNING) counts as NaN: its
+    cell reads "nan" rather than a half-trained or diverged error. When more than three params
+    are swept, the runs that differ only in the others share a cell and are averaged (the title
+    says over which).
+
+    Raises
+    ------
+    ValueError
+        If ``runs`` is empty.
+    """
+    if len(runs) == 0:
+        raise ValueError("no runs to draw: the sweep report needs at least one run")
+    table = report.compare_table(runs) if table is None else table
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, heatmap_path, curves_path = (out / name for name in REPORT_FILES)
+
+    csv_path.write_text(report.format_table(table, "csv"), encoding="utf-8")
+
+    shown, averaged = heatmap_params(table)  # all the swept params between them
+    finished = table["status"] == "FINISHED"
+    cells = table[shown].assign(**{METRIC: table[METRIC].where(finished, math.nan)})
+    n = len(table)
+    title = f"final {METRIC} over {n} run{'s' if n != 1 else ''}"
+    if averaged:
+        title += f" (mean over {', '.join(averaged)})"
+    sweep_pictures.plot_sweep_heatmap(cells, heatmap_path, metric=METRIC, params=shown, title=title)
+
+    curves = {
+        label: reading.metric_history(uri, run_id, METRIC)
+        for label, run_id in zip(_curve_labels(runs, shown + averaged), runs["run_id"], strict=True)
+    }
+    sweep_pictures.plot_overlaid_curves(
+        curves, curves_path, ylabel=METRIC, title=f"{METRIC} per epoch, {len(runs)} runs"
+    )
+    logger.debug("wrote the sweep report of %d runs to %s", len(runs), out)
+    return [csv_path, heatmap_path, curves_path]

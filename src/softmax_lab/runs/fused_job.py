@@ -1,0 +1,138 @@
+"""Fused jobs end to end: a group of open jobs trained as one stack, each closed as it ends.
+
+``fusion.stacked.train_fused`` does the arithmetic; this module connects it to the jobs of
+``softmax_lab.runs.job``: each job's epochs go to its own run as they come, and each job is closed
+(θ, pictures, FINISHED; or FAILED if its block diverged) as soon as its own epochs are done,
+while the longer jobs of the group train on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from softmax_lab.config.schema import Config
+from softmax_lab.core.training import EpochMetrics, TrainResult
+from softmax_lab.fusion.stacked import FusedJobResult, FusedPlan
+from softmax_lab.runs.job import JobContext, JobOutcome, OpenJob, close_job, open_job
+from softmax_lab.runs.timings import mark, phase
+
+if TYPE_CHECKING:
+    from softmax_lab.fusion.worker import FusedWorker
+
+__all__ = ["run_fused", "run_fused_replay"]
+
+log = logging.getLogger(__name__)
+
+
+def run_fused(
+    plan: FusedPlan,
+    jobs: dict[int, OpenJob],
+    *,
+    stop: threading.Event | None = None,
+    worker: FusedWorker | None = None,
+) -> dict[int, JobOutcome]:
+    """Train a fused plan once and close the open jobs it serves, each as soon as it ends.
+
+    Parameters
+    ----------
+    plan : FusedPlan
+    jobs : dict
+        Plan job index → its open job. They share data, batch size, shuffling and seed (the
+        first job's are used). Plan jobs without an open job are trained but not recorded (a
+        rerun replaying a whole group).
+    stop : threading.Event, optional
+        Once set, training stops (at the next epoch here; at once in a ``worker``, which is
+        killed) as on Ctrl-C, which only reaches the main thread: the jobs still open are
+        closed KILLED and ``KeyboardInterrupt`` is raised.
+    worker : FusedWorker, optional
+        The plan already training in a child process (``softmax_lab.fusion.worker``): its
+        epochs and results are recorded as they arrive, instead of training here.
+
+    Returns
+    -------
+    dict
+        Plan job index → outcome, for every open job.
+    """
+    from softmax_lab.fusion.stacked import train_group
+
+    first = next(iter(jobs.values()))
+    data, cfg = first.data, first.cfg
+    assert data is not None
+    outcomes: dict[int, JobOutcome] = {}
+
+    def on_epoch(j: int, m: EpochMetrics) -> None:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt("stopped: the sweep was interrupted")
+        if j in jobs:
+            jobs[j].log_epoch(m)
+
+    def on_job_end(j: int, r: FusedJobResult) -> None:
+        if j in jobs:
+            outcomes[j] = _close(jobs[j], r)
+
+    try:
+        if worker is not None:
+            with phase("training"):  # waiting for the child; recording is timed as such
+                for j, event in worker.events(stop):
+                    if isinstance(event, EpochMetrics):
+                        on_epoch(j, event)
+                    else:
+                        on_job_end(j, event)
+            mark("training_done", latest=True, at=worker.finished_at)
+        else:
+            with phase("training"):  # closing jobs on the way is timed as logging and pictures
+                train_group(
+                    data,
+                    plan,
+                    batch_size=cfg.optim.batch_size,
+                    shuffle=cfg.optim.shuffle,
+                    seed=cfg.seed,
+                    on_epoch=on_epoch,
+                    on_job_end=on_job_end,
+                )
+    except (KeyboardInterrupt, SystemExit):
+        if worker is not None:
+            worker.stop()  # first: its core is free while the runs are closed
+        for job in jobs.values():
+            job.kill()  # the jobs already closed keep their outcome
+        raise
+    except Exception as e:  # not a diverged job (those fail alone) but the group: all fail
+        log.exception("fused training failed")
+        for j, job in jobs.items():
+            outcomes.setdefault(j, close_job(job, error=e))
+    finally:
+        if worker is not None:
+            worker.stop()
+    return outcomes
+
+
+def _close(job: OpenJob, r: FusedJobResult) -> JobOutcome:
+    """Close one job of a group: θ, pictures and FINISHED, or FAILED if its block diverged."""
+    from softmax_lab.core.model import SoftmaxRegression
+
+    data = job.data
+    if r.error is not None or r.theta is None or data is None:
+        return close_job(job, error=r.error)
+    model = SoftmaxRegression(data.n_features, data.n_classes)
+    model.params["theta"][:] = r.theta
+    return close_job(
+        job, model=model, result=TrainResult({"theta": r.theta}, r.history, r.confusion)
+    )
+
+
+def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:
+    """Rerun one job of a fused group in fused mode, from its ``sl.fused_group`` description.
+
+    The whole group's stack of step sizes is trained again (their runs are not recorded) so
+    this job's numbers repeat the original bit for bit; only this job gets a run.
+    """
+    from softmax_lab.fusion.stacked import replay_plan
+
+    plan, me = replay_plan(description, cfg.optim.epochs)
+    job = open_job(cfg, ctx)
+    if job.outcome is not None or job.data is None:
+        return close_job(job)
+    job.rec.set_tags({"sl.fused": "true", "sl.fused_group": f"replay {description}"})
+    return run_fused(plan, {me: job})[me]

@@ -1,0 +1,271 @@
+"""One job end to end: data → hypothesis → SGD → MLflow run with metrics, θ and pictures.
+
+Takes a validated ``Config`` dataclass (never a DictConfig) and plain context, so the CLI, the
+sweeper, ``rerun`` and a notebook all run jobs the same way. A job never raises for a training
+failure: it records the run as FAILED with the reason and returns a ``JobOutcome``, so a sweep
+survives one bad job. Ctrl-C / SIGTERM close the run as KILLED and propagate.
+The run's pictures are drawn and logged by ``softmax_lab.runs.job_pictures``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from softmax_lab.config.schema import Config, config_hash, flatten, validate
+from softmax_lab.core.model import Hypothesis, build_model
+from softmax_lab.core.training import DivergenceError, EpochMetrics, TrainResult, seeded_rngs, train
+from softmax_lab.data.dataset import Dataset
+from softmax_lab.data.sources import load_configured
+from softmax_lab.runs.job_pictures import log_pictures
+from softmax_lab.runs.timings import phase
+from softmax_lab.tracking import provenance, recorder, store
+
+__all__ = [
+    "JobContext",
+    "JobOutcome",
+    "OpenJob",
+    "array_sha256",
+    "close_job",
+    "open_job",
+    "run_job",
+    "run_name",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Where a job runs: its output directory, Hydra job number and command-line overrides."""
+
+    output_dir: Path
+    job_num: int | None = None
+    overrides: Sequence[str] = ()
+    extra_tags: dict[str, str] = field(default_factory=dict)
+    on_epoch: Callable[[EpochMetrics], None] | None = None  # the CLI's progress display
+    experiment_id: str | None = None  # set when the caller prepared the store (a sweep)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended: ``status`` is FINISHED, FAILED or KILLED."""
+
+    status: str
+    run_id: str | None
+    reason: str | None = None
+    history: list[EpochMetrics] = field(default_factory=list)
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """Hex SHA-256 of the array's bytes in C order (dtype and shape are not hashed).
+
+    Logged as the tag ``sl.sha256.<name>`` beside ``params/<name>.npy``, so ``rerun`` compares
+    parameters bit for bit without trusting printed floats.
+    """
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _log_params(rec: recorder.RunRecorder, result: TrainResult) -> None:
+    """θ (or W1, W2) as ``params/<name>.npy``, with their SHA-256 as ``sl.sha256.<name>`` tags."""
+    for name, array in result.params.items():
+        rec.log_array(name, array)
+    rec.set_tags(
+        {
+            **{f"sl.sha256.{name}": array_sha256(a) for name, a in result.params.items()},
+            # the run's own training time (a fused run's share): what compare shows as seconds
+            "sl.train_seconds": f"{sum(m.seconds for m in result.history):.4f}",
+        },
+        defer=True,  # written with the run's last metrics, when it is finished
+    )
+
+
+# overrides that say where things are, not what the run is: left out of run names
+_WHERE = ("tracking.", "hydra.", "dataset.path=", "dataset.cache_dir=")
+
+
+def run_name(cfg: Config, overrides: Sequence[str]) -> str:
+    """The overrides that define the run (``optim.lr=0.1 model=mlp``), else a summary."""
+    what = [o for o in overrides if not o.startswith(_WHERE)]
+    return " ".join(what) or f"{cfg.model.name} lr={cfg.optim.lr} B={cfg.optim.batch_size}"
+
+
+@dataclass
+class OpenJob:
+    """A job whose MLflow run is open and whose data is loaded, waiting for its training.
+
+    ``run_job`` trains it alone; the fused launcher trains several side by side. Either way
+    each epoch goes through ``log_epoch`` and the job ends with ``close_job``.
+    """
+
+    cfg: Config
+    ctx: JobContext
+    rec: recorder.RunRecorder
+    data: Dataset | None = None
+    history: list[EpochMetrics] = field(default_factory=list)
+    outcome: JobOutcome | None = None  # set once the job has ended
+
+    def log_epoch(self, m: EpochMetrics) -> None:
+        """Record one epoch (written in batches; see ``recorder.RunRecorder``)."""
+        self.history.append(m)
+        with phase("logging"):
+            self.rec.log_epoch(m)
+        if self.ctx.on_epoch is not None:
+            self.ctx.on_epoch(m)
+
+    def kill(self) -> None:
+        """Close the run as KILLED (Ctrl-C, SIGTERM): never left RUNNING."""
+        if self.outcome is None:
+            if self.rec.status is None:
+                self.rec.finish("KILLED", reason="interrupted")
+            self.outcome = JobOutcome("KILLED", self.rec.run_id, "interrupted", self.history)
+
+
+def _fail(job: OpenJob, reason: str) -> JobOutcome:
+    if job.rec.status is None:  # not closed already by a finish that failed half-way
+        job.rec.finish("FAILED", reason=reason)
+    job.outcome = JobOutcome("FAILED", job.rec.run_id, reason, job.history)
+    return job.outcome
+
+
+def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
+    """Validate, open the job's MLflow run, log its config and load its data.
+
+    A failure after the run exists (e.g. the data cannot be loaded) is recorded: the returned
+    job then already has its FAILED ``outcome``.
+
+    Raises
+    ------
+    ConfigError
+        Before anything is created, when the config breaks a rule.
+    """
+    validate(cfg)
+    uri = store.resolve_uri(cfg.tracking.uri)
+    experiment_id = ctx.experiment_id or store.prepare_store(uri, cfg.tracking.experiment)
+    tags = {
+        "sl.role": "job",
+        "sl.overrides": " ".join(ctx.overrides),
+        **provenance.environment_tags(),
+        **ctx.extra_tags,
+    }
+    if cfg.tracking.sweep_id:
+        tags["sl.sweep_id"] = cfg.tracking.sweep_id
+    if ctx.job_num is not None:
+        tags["sl.hydra_job_num"] = str(ctx.job_num)
+    with phase("logging"):
+        rec = recorder.RunRecorder.start(
+            uri,
+            experiment_id,
+            run_name=run_name(cfg, ctx.overrides)[:250],
+            params=flatten(cfg),
+            tags=tags,
+            parent_run_id=cfg.tracking.parent_run_id,
+        )
+    job = OpenJob(cfg, ctx, rec)
+    try:
+        ctx.output_dir.mkdir(parents=True, exist_ok=True)
+        with phase("logging"):
+            rec.log_text("config.yaml", yaml.safe_dump(asdict(cfg), sort_keys=False))
+            rec.log_text("overrides.yaml", yaml.safe_dump(list(ctx.overrides)))
+        # data, then the fingerprint and config hash that rerun and resume rely on
+        with phase("data"):
+            job.data = load_configured(cfg.dataset)
+        rec.set_tags(
+            {
+                "sl.dataset_fingerprint": job.data.fingerprint,
+                "sl.config_hash": config_hash(cfg, job.data.fingerprint),
+            },
+            defer=True,  # with the first epoch's metrics
+        )
+    except (KeyboardInterrupt, SystemExit):
+        job.kill()
+        raise
+    except Exception as e:  # recorded on the run; the sweep goes on
+        log.exception("job failed before training")
+        _fail(job, f"{type(e).__name__}: {e}")
+    return job
+
+
+def close_job(
+    job: OpenJob,
+    *,
+    model: Hypothesis | None = None,
+    result: TrainResult | None = None,
+    error: BaseException | None = None,
+) -> JobOutcome:
+    """Log the trained parameters and pictures and end the run; or record why it failed."""
+    if job.outcome is not None:
+        return job.outcome
+    if error is not None or model is None or result is None or job.data is None:
+        reason = (
+            str(error) if isinstance(error, DivergenceError) else f"{type(error).__name__}: {error}"
+        )
+        return _fail(job, reason)
+    try:
+        with phase("logging"):
+            _log_params(job.rec, result)
+        with phase("pictures"):
+            log_pictures(job, model, result)
+        with phase("logging"):
+            job.rec.finish("FINISHED")
+    except (KeyboardInterrupt, SystemExit):
+        job.kill()
+        raise
+    except Exception as e:
+        log.exception("logging the job's outputs failed")
+        return _fail(job, f"{type(e).__name__}: {e}")
+    job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
+    return job.outcome
+
+
+def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
+    """Train one configuration and record it as one MLflow run.
+
+    Raises
+    ------
+    ConfigError
+        Before anything is created, when the config breaks a rule.
+    KeyboardInterrupt
+        After closing the run as KILLED.
+    """
+    job = open_job(cfg, ctx)
+    if job.outcome is not None or job.data is None:
+        return close_job(job)
+    data = job.data
+    try:
+        init_rng, shuffle_rng = seeded_rngs(cfg.seed)
+        model = build_model(
+            cfg.model.name,
+            n_features=data.n_features,
+            n_classes=data.n_classes,
+            hidden_dim=cfg.model.hidden_dim,
+            rng=init_rng,
+        )
+        with phase("training"):
+            result = train(
+                model,
+                data.X_train,
+                data.y_train,
+                data.X_test,
+                data.y_test,
+                lr=cfg.optim.lr,
+                batch_size=cfg.optim.batch_size,
+                epochs=cfg.optim.epochs,
+                shuffle=cfg.optim.shuffle,
+                rng=shuffle_rng,
+                on_epoch=job.log_epoch,
+            )
+    except (KeyboardInterrupt, SystemExit):
+        job.kill()
+        raise
+    except Exception as e:  # a bad job must not take the sweep down: record why, go on
+        if not isinstance(e, DivergenceError):
+            log.exception("job failed")
+        return close_job(job, error=e)
+    return close_job(job, model=model, result=result)

@@ -1,0 +1,239 @@
+"""Sweeps killed half-way close their runs as KILLED; ``resume=true`` finishes the rest once."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.servers import clean_env
+
+from softmax_lab.data.idx import read_idx, write_idx
+from softmax_lab.data.idx_sets import IDX_FILES
+from softmax_lab.tracking import reading, store
+
+LRS = ("0.05", "0.1", "0.2", "0.4")
+
+
+def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "softmax_lab",
+        "train",
+        "-m",
+        "dataset=idx",
+        f"dataset.path={digits_dir}",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        "tracking.experiment=r",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        f"optim.lr={','.join(LRS)}",
+        "optim.epochs=150",
+        *extra,
+    ]
+
+
+BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught mid-way
+
+
+def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=clean_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait_mid_job(uri: str, proc: subprocess.Popen[str], timeout: float = 240) -> str:
+    """Wait until one job has FINISHED and the next is under way (RUNNING: training, or drawing
+    and logging what it trained); return that run's id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        if _has_experiment(uri):
+            jobs = reading.runs_frame(uri, "r")
+            training = jobs.loc[jobs["status"] == "RUNNING", "run_id"]
+            if (jobs["status"] == "FINISHED").sum() >= 1 and len(training) == 1:
+                return str(training.iloc[0])
+        time.sleep(0.1)
+    raise AssertionError("no job was running after a finished one in time")
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie has stopped running)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _has_experiment(uri: str) -> bool:
+    try:
+        reading.runs_frame(uri, "r")
+    except (ValueError, store.TrackingError):
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_killed_sweep_resumes_to_every_job_finished_once(
+    tmp_path: Path, digits_dir: Path, sig: signal.Signals
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    proc = _start(_sweep_args(tmp_path, digits_dir, BASIC), tmp_path)
+    try:
+        running = _wait_mid_job(uri, proc)
+        proc.send_signal(sig)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()  # reap it and close its pipes
+    assert proc.returncode != 0
+    runs = reading.runs_frame(uri, "r", include_parents=True)
+    assert "RUNNING" not in set(runs["status"]), runs[["run_name", "status"]]
+    killed = runs[runs["status"] == "KILLED"]
+    assert set(killed["tags.sl.role"]) == {"job", "sweep"}, "the job under way and the parent"
+    assert running in set(killed["run_id"])
+    done_before = set(runs.loc[runs["status"] == "FINISHED", "params.optim.lr"])
+    assert 1 <= len(done_before) < len(LRS)
+
+    resumed = subprocess.run(
+        _sweep_args(tmp_path, digits_dir, BASIC, "resume=true"),
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resume: {len(done_before)} of 4 jobs skipped" in resumed.stdout
+
+    jobs = reading.runs_frame(uri, "r")
+    finished = jobs[jobs["status"] == "FINISHED"]
+    assert sorted(finished["params.optim.lr"]) == sorted(LRS), "every job FINISHED exactly once"
+    assert finished["tags.sl.config_hash"].is_unique
+    assert len(set(jobs["parent_run_id"])) == 1, "the resumed jobs join the original sweep"
+    parents = reading.runs_frame(uri, "r", include_parents=True)
+    parent = parents[parents["tags.sl.role"] == "sweep"]
+    assert list(parent["status"]) == ["FINISHED"]
+
+
+@pytest.mark.slow
+def test_resume_with_everything_finished_runs_nothing(tmp_path: Path, digits_dir: Path) -> None:
+    args = [*_sweep_args(tmp_path, digits_dir)[:-2], "optim.lr=0.1,0.2", "optim.epochs=1"]
+    first = subprocess.run(args, cwd=tmp_path, env=clean_env(), capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(
+        [*args, "resume=true"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resume: 2 of 2 jobs skipped" in again.stdout and "0 to run" in again.stdout
+    assert len(reading.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")) == 2
+
+
+@pytest.fixture(scope="module")
+def slow_digits_dir(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits, each training image 15 times (12,000 rows): epochs slow enough that a fused
+    group, which starts training before the store is even open, is still training when the
+    sweep is interrupted."""
+    directory = tmp_path_factory.mktemp("slow-digits")
+    for i, base in enumerate(IDX_FILES):
+        array = read_idx(digits_dir / (base + ".gz"))
+        write_idx(
+            directory / (base + ".gz"),
+            np.tile(array, (15,) + (1,) * (array.ndim - 1)) if i < 2 else array,
+        )
+    return directory
+
+
+@pytest.mark.slow
+def test_sweep_killed_during_fused_training_closes_every_open_run(
+    tmp_path: Path, slow_digits_dir: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*_sweep_args(tmp_path, slow_digits_dir)[:-1], "optim.epochs=300"]
+    proc = _start(args, tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # all four fused runs open, some epochs logged
+            if _has_experiment(uri):
+                jobs = reading.runs_frame(uri, "r")
+                logged = "metrics.test/error" in jobs and jobs["metrics.test/error"].notna().all()
+                if len(jobs) == 4 and logged:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the fused group did not start in time")
+        trainers = _children(proc.pid)
+        assert trainers, "the fused group was not training in a child process"
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+        assert not _alive(trainers), "a training process outlived the interrupted sweep"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()  # reap it and close its pipes
+    assert proc.returncode == 130
+    runs = reading.runs_frame(uri, "r", include_parents=True)
+    assert set(runs["status"]) == {"KILLED"} and len(runs) == 5
+    again = subprocess.run(
+        [*args, "resume=true"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "resume: 0 of 4 jobs skipped" in again.stdout
+    finished = reading.runs_frame(uri, "r").query("status == 'FINISHED'")
+    assert sorted(finished["params.optim.lr"]) == sorted(LRS)
+
+
+@pytest.mark.slow
+def test_training_processes_die_with_a_killed_sweep(tmp_path: Path, slow_digits_dir: Path) -> None:
+    """SIGKILL leaves the sweep no chance to stop its children: the kernel does."""
+    proc = _start([*_sweep_args(tmp_path, slow_digits_dir)[:-1], "optim.epochs=300"], tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not (trainers := _children(proc.pid)):
+            assert time.monotonic() < deadline, "no training process started"
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+        proc.kill()
+        proc.communicate(timeout=60)
+        deadline = time.monotonic() + 10
+        while _alive(trainers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(trainers), "a training process outlived its killed sweep"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

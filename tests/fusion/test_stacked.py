@@ -1,0 +1,147 @@
+"""Fused training equals separate runs to float32 rounding, and is bitwise repeatable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softmax_lab.core.model import SoftmaxRegression
+from softmax_lab.core.training import DivergenceError, seeded_rngs, train
+from softmax_lab.data.sources import load_dataset
+from softmax_lab.fusion.stacked import plan_fused, replay_plan, train_fused
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, ...]:
+    d = load_dataset("mnist_5k")
+    return d.X_train[:1500], d.y_train[:1500], d.X_test[:500], d.y_test[:500]
+
+
+def _separate(digits, lr: float, epochs: int, *, shuffle: bool = False, seed: int = 0):
+    _, shuffle_rng = seeded_rngs(seed)
+    return train(
+        SoftmaxRegression(784, 10),
+        *digits,
+        lr=lr,
+        batch_size=50,
+        epochs=epochs,
+        shuffle=shuffle,
+        rng=shuffle_rng,
+    )
+
+
+def _fused(digits, lrs, epochs, *, shuffle: bool = False, seed: int = 0):
+    _, shuffle_rng = seeded_rngs(seed)
+    return train_fused(
+        *digits,
+        plan_fused(lrs, epochs),
+        batch_size=50,
+        n_classes=10,
+        shuffle=shuffle,
+        rng=shuffle_rng,
+    )
+
+
+def test_plan_groups_equal_step_sizes_into_one_block() -> None:
+    plan = plan_fused([0.2, 0.05, 0.2, 0.1], [3, 5, 10, 5])
+    assert plan.lrs == (0.05, 0.1, 0.2)
+    assert plan.column == (2, 0, 2, 1)
+    assert plan.epochs == (5, 5, 10)
+    assert plan.describe(0) == "column=2 lrs=0.05,0.1,0.2 epochs=5,5,10"
+
+
+def test_plan_rejects_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="need one epochs per lr"):
+        plan_fused([0.1, 0.2], [3])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fused_jobs_match_separate_runs(digits, shuffle: bool) -> None:
+    lrs, epochs = [0.05, 0.2, 0.5], [4, 4, 4]
+    fused = _fused(digits, lrs, epochs, shuffle=shuffle, seed=7)
+    for lr, e, got in zip(lrs, epochs, fused, strict=True):
+        alone = _separate(digits, lr, e, shuffle=shuffle, seed=7)
+        assert got.error is None and got.theta is not None
+        np.testing.assert_allclose(got.theta, alone.params["theta"], atol=1e-5)
+        for a, b in zip(got.history, alone.history, strict=True):
+            assert a.epoch == b.epoch
+            assert a.train_loss == pytest.approx(b.train_loss, abs=1e-6)
+            assert a.test_loss == pytest.approx(b.test_loss, abs=1e-6)
+            assert abs(a.test_error - b.test_error) <= 1 / 500 + 1e-12
+
+
+def test_mixed_epochs_give_each_job_only_its_own_epochs(digits) -> None:
+    lrs, epochs = [0.1, 0.1, 0.3, 0.3], [2, 5, 3, 1]
+    fused = _fused(digits, lrs, epochs)
+    assert [len(r.history) for r in fused] == epochs
+    # same step size, fewer epochs: exactly the prefix of the longer job
+    assert fused[0].history == fused[1].history[:2]
+    # each job's θ is its own epoch count's θ
+    np.testing.assert_allclose(fused[0].theta, _separate(digits, 0.1, 2).params["theta"], atol=1e-5)
+    np.testing.assert_allclose(fused[2].theta, _separate(digits, 0.3, 3).params["theta"], atol=1e-5)
+    # and its test confusion matrix is its own last epoch's: consistent with its test error
+    y_test = digits[3]
+    for r in fused:
+        assert r.confusion is not None
+        np.testing.assert_array_equal(r.confusion.sum(axis=1), np.bincount(y_test, minlength=10))
+        assert 1 - np.trace(r.confusion) / len(y_test) == pytest.approx(
+            r.history[-1].test_error, abs=1e-12
+        )
+    assert not np.array_equal(fused[0].confusion, fused[1].confusion)  # 2 vs 5 epochs
+
+
+def test_a_diverging_job_fails_alone(digits) -> None:
+    X, y, Xt, yt = digits
+    big = (X * 1e4, y, Xt, yt)  # large inputs make lr=1e30 overflow at once
+    fused = _fused(big, [1e-9, 1e30, 1e-8], [3, 3, 3])
+    assert isinstance(fused[1].error, DivergenceError)
+    assert "lr=1e+30" in str(fused[1].error)
+    for ok in (fused[0], fused[2]):
+        assert ok.error is None and len(ok.history) == 3 and ok.theta is not None
+        assert np.isfinite(ok.theta).all()
+
+
+def test_fused_training_is_bitwise_repeatable(digits) -> None:
+    a = _fused(digits, [0.05, 0.2, 0.5], [2, 3, 4], shuffle=True, seed=3)
+    b = _fused(digits, [0.05, 0.2, 0.5], [2, 3, 4], shuffle=True, seed=3)
+    for ra, rb in zip(a, b, strict=True):
+        assert ra.theta is not None and rb.theta is not None
+        assert ra.theta.tobytes() == rb.theta.tobytes()
+        strip = lambda h: [(m.train_loss, m.test_loss, m.test_error) for m in h]  # noqa: E731
+        assert strip(ra.history) == strip(rb.history)
+
+
+def test_on_epoch_reports_every_job_epoch(digits) -> None:
+    seen: list[tuple[int, int]] = []
+    _, rng = seeded_rngs(0)
+    train_fused(
+        *digits,
+        plan_fused([0.1, 0.2], [1, 2]),
+        batch_size=100,
+        n_classes=10,
+        on_epoch=lambda j, m: seen.append((j, m.epoch)),
+        rng=rng,
+    )
+    assert sorted(seen) == [(0, 1), (1, 1), (1, 2)]
+
+
+def test_replay_plan_repeats_a_job_bit_for_bit(digits) -> None:
+    lrs, epochs = [0.05, 0.2, 0.5, 0.2], [2, 3, 1, 1]
+    original = _fused(digits, lrs, epochs, shuffle=True, seed=1)
+    plan = plan_fused(lrs, epochs)
+    for j in range(len(lrs)):
+        replay, me = replay_plan(plan.describe(j), epochs[j])
+        _, rng = seeded_rngs(1)
+        again = train_fused(*digits, replay, batch_size=50, n_classes=10, shuffle=True, rng=rng)
+        assert again[me].theta.tobytes() == original[j].theta.tobytes()
+        assert again[me].history == [
+            type(m)(m.epoch, m.train_loss, m.train_error, m.test_loss, m.test_error, h.seconds)
+            for m, h in zip(original[j].history, again[me].history, strict=True)
+        ]
+
+
+def test_replay_plan_rejects_a_foreign_description() -> None:
+    with pytest.raises(ValueError, match="not a fused-group description"):
+        replay_plan("group abc", 3)
+    with pytest.raises(ValueError, match="inconsistent fused-group description"):
+        replay_plan("column=0 lrs=0.1 epochs=2", 5)

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (imported as ``helpers.*``; ``pythonpath`` in pyproject)."""
