@@ -14,8 +14,8 @@ Arrays = tuple[NDArray[np.float32], NDArray[np.uint8], NDArray[np.float32], NDAr
 
 def benchmark_data() -> tuple[str, Arrays]:
     """Fashion-MNIST (60k×784) when installed, else uniform random data of the same shape."""
-    from softmax_lab.data.dataset import DatasetError
     from softmax_lab.data.sources import load_dataset
+    from softmax_lab.errors import DatasetError
 
     try:
         d = load_dataset("fashion_mnist", download=False)

@@ -51,9 +51,9 @@ PHASES = ("compose", "store", "setup", "data", "training", "logging", "pictures"
 
 def _dataset_args(work: Path) -> tuple[list[str], Any]:
     """Overrides selecting the data, and the data (a ``Dataset``)."""
-    from softmax_lab.data.dataset import DatasetError
     from softmax_lab.data.idx import write_idx
     from softmax_lab.data.sources import load_dataset
+    from softmax_lab.errors import DatasetError
 
     try:
         d = load_dataset("fashion_mnist", download=False)  # also warms the parsed cache

@@ -12,7 +12,8 @@ from hydra.errors import ConfigCompositionException
 
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.hydra_app import CONF_DIR, register_configs
-from softmax_lab.config.schema import Config, ConfigError, validate
+from softmax_lab.config.schema import Config, validate
+from softmax_lab.errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR.parent / "experiments").glob("*.yaml"))
 

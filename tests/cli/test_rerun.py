@@ -14,7 +14,8 @@ from helpers.cli import cli
 from mlflow import MlflowClient
 
 from softmax_lab.data.idx import read_idx, write_idx
-from softmax_lab.review.rerun_plan import RerunError, prepare_rerun
+from softmax_lab.errors import RerunError
+from softmax_lab.review.rerun_plan import prepare_rerun
 from softmax_lab.runs.job import array_sha256
 from softmax_lab.tracking import reading, run_lookup
 

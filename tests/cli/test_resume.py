@@ -14,7 +14,8 @@ from helpers.servers import clean_env
 
 from softmax_lab.data.idx import read_idx, write_idx
 from softmax_lab.data.idx_sets import IDX_FILES
-from softmax_lab.tracking import reading, store
+from softmax_lab.errors import TrackingError
+from softmax_lab.tracking import reading
 
 LRS = ("0.05", "0.1", "0.2", "0.4")
 
@@ -95,7 +96,7 @@ def _alive(pids: list[int]) -> list[int]:
 def _has_experiment(uri: str) -> bool:
     try:
         reading.runs_frame(uri, "r")
-    except (ValueError, store.TrackingError):
+    except (ValueError, TrackingError):
         return False
     return True
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from helpers.data import Mirror
 
-from softmax_lab.data.download import DownloadError, RemoteFile, check_file, fetch
+from softmax_lab.data.download import RemoteFile, check_file, fetch
 from softmax_lab.data.idx import payload_sha256, read_idx, write_idx
+from softmax_lab.errors import DownloadError
 
 NAME = "t10k-labels-idx1-ubyte.gz"
 

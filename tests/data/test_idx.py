@@ -8,13 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from softmax_lab.data.idx import (
-    IdxFormatError,
-    payload_sha256,
-    read_idx,
-    read_idx_with_digest,
-    write_idx,
-)
+from softmax_lab.data.idx import payload_sha256, read_idx, read_idx_with_digest, write_idx
+from softmax_lab.errors import IdxFormatError
 
 
 def _images(m: int = 5) -> np.ndarray:

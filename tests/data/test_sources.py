@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from helpers.data import IdxSetWriter, Mirror
 
-from softmax_lab.data.dataset import Dataset, DatasetError, clear_memory_cache
+from softmax_lab.data.dataset import Dataset, clear_memory_cache
 from softmax_lab.data.download import RemoteFile
-from softmax_lab.data.idx import IdxFormatError, payload_sha256, write_idx
+from softmax_lab.data.idx import payload_sha256, write_idx
 from softmax_lab.data.idx_sets import (
     FASHION_MNIST,
     FASHION_MNIST_SYSTEM_DIR,
@@ -24,6 +24,7 @@ from softmax_lab.data.idx_sets import (
 )
 from softmax_lab.data.parsed_cache import ParsedCache as _ParsedCache
 from softmax_lab.data.sources import DATASET_NAMES, default_cache_dir, load_dataset
+from softmax_lab.errors import DatasetError, IdxFormatError
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from softmax_lab.config.schema import Config
-from softmax_lab.review.rerun_plan import RerunError, apply_sets, environment_warnings
+from softmax_lab.errors import RerunError
+from softmax_lab.review.rerun_plan import apply_sets, environment_warnings
 
 # --- --set and environment warnings (pure) ----------------------------------------------------
 

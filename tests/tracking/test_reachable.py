@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from helpers.servers import free_port
 
+from softmax_lab.errors import TrackingError
 from softmax_lab.tracking import store
 from softmax_lab.tracking.reachable import check_server
 
@@ -31,7 +32,7 @@ def not_found_server() -> Iterator[str]:
 def test_a_refused_connection_is_an_error_naming_the_uri() -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with pytest.raises(store.TrackingError, match=rf"'{uri}': connection refused"):
+    with pytest.raises(TrackingError, match=rf"'{uri}': connection refused"):
         check_server(uri)
     assert time.monotonic() - started < 2  # not MLflow's two minutes of retries
 
@@ -41,7 +42,7 @@ def test_a_silent_server_is_an_error_after_the_timeout() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with pytest.raises(store.TrackingError, match=r"no answer within 0.3 s"):
+        with pytest.raises(TrackingError, match=r"no answer within 0.3 s"):
             check_server(uri, timeout=0.3)
 
 
@@ -55,12 +56,12 @@ def test_other_schemes_are_not_probed(tmp_path) -> None:
 
 
 def test_prepare_store_fails_fast_without_a_server() -> None:
-    with pytest.raises(store.TrackingError, match="no MLflow server answers"):
+    with pytest.raises(TrackingError, match="no MLflow server answers"):
         store.prepare_store(f"http://127.0.0.1:{free_port()}", "x")
 
 
 def test_resolve_uri_names_a_store_directory_it_cannot_create(tmp_path) -> None:
     (tmp_path / "afile").write_text("in the way")
     uri = f"sqlite:///{tmp_path / 'afile' / 'mlflow.db'}"
-    with pytest.raises(store.TrackingError, match=r"cannot create the directory .*afile"):
+    with pytest.raises(TrackingError, match=r"cannot create the directory .*afile"):
         store.resolve_uri(uri)

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from softmax_lab import tracking
 from softmax_lab.core.training import EpochMetrics
+from softmax_lab.errors import TrackingError
 from softmax_lab.tracking import reading
 from softmax_lab.tracking.provenance import environment_tags
 from softmax_lab.tracking.reading import (
@@ -35,7 +36,6 @@ from softmax_lab.tracking.run_lookup import download_artifact
 from softmax_lab.tracking.run_writes import finish_run, start_sweep_run
 from softmax_lab.tracking.store import (
     DEFAULT_TRACKING_URI,
-    TrackingError,
     _retry_locked,
     artifact_root_for,
     prepare_store,

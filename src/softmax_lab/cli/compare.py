@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from softmax_lab.errors import TrackingError
+
 __all__ = ["run_compare"]
 
 DEFAULT_SORT = "test/error"
@@ -37,7 +39,7 @@ def run_compare(args: argparse.Namespace) -> int:
         return _error(f"no runs in {uri} yet; run `softmax-lab train` first", 1)
     try:
         df = reading.runs_frame(uri, experiment, sweep_id=args.sweep, filter_string=args.filter)
-    except store.TrackingError as err:  # no store, unknown experiment, bad --filter
+    except TrackingError as err:  # no store, unknown experiment, bad --filter
         return _error(str(err))
 
     if args.diff:

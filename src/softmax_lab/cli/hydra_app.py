@@ -16,7 +16,8 @@ from omegaconf import DictConfig
 from softmax_lab.cli import state
 from softmax_lab.cli.console import EpochTable
 from softmax_lab.cli.convert import to_config
-from softmax_lab.config.schema import Config, ConfigError, validate
+from softmax_lab.config.schema import Config, validate
+from softmax_lab.errors import ConfigError, TrackingError
 from softmax_lab.runs import timings
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def task(cfg: DictConfig) -> JobOutcome | None:
         if ctx.experiment_id is None:
             experiment_id = store.prepare_store(config.tracking.uri, config.tracking.experiment)
             ctx = replace(ctx, experiment_id=experiment_id)
-    except (ConfigError, store.TrackingError) as e:
+    except (ConfigError, TrackingError) as e:
         if sweep is not None:
             raise  # the sweeper checked its jobs: this is not a user's single run
         print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)

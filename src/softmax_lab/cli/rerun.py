@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from softmax_lab.errors import RerunError, TrackingError
+
 if TYPE_CHECKING:
     from softmax_lab.review.rerun_compare import Comparison
 
@@ -27,13 +29,12 @@ def _counts(c: Comparison) -> str:
 def run_rerun(args: argparse.Namespace) -> int:
     """Exit code 0: reproduced exactly (or the --set run finished); 1: differs; 2: bad input."""
     from softmax_lab.cli.console import EpochTable
-    from softmax_lab.config.schema import ConfigError
+    from softmax_lab.errors import ConfigError
     from softmax_lab.review import rerun, rerun_compare, rerun_plan
-    from softmax_lab.tracking import store
 
     try:
         plan = rerun_plan.prepare_rerun(args.tracking_uri, args.run_id, args.set)
-    except (store.TrackingError, rerun_plan.RerunError, ConfigError) as e:
+    except (TrackingError, RerunError, ConfigError) as e:
         _err(str(e))
         return 2
     o = plan.original

@@ -28,7 +28,8 @@ from softmax_lab.cli.compose import compose_jobs
 from softmax_lab.cli.console import SweepProgress
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.summary import summarise_sweep
-from softmax_lab.config.schema import Config, ConfigError, config_hash, validate
+from softmax_lab.config.schema import Config, config_hash, validate
+from softmax_lab.errors import ConfigError, TrackingError
 from softmax_lab.runs.timings import mark, phase
 
 __all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "sweep_signature"]
@@ -128,11 +129,11 @@ class SoftmaxLabSweeper(BasicSweeper):
             prestart(configs)
         try:
             with phase("store"):
-                from softmax_lab.tracking import run_writes, store
+                from softmax_lab.tracking import run_writes
 
                 try:
                     tracked = self._open_parent(arguments, jobs, configs, resume)
-                except store.TrackingError as e:  # e.g. no server at tracking.uri
+                except TrackingError as e:  # e.g. no server at tracking.uri
                     print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
                     raise SystemExit(2) from e
         except BaseException:

@@ -17,6 +17,7 @@ from typing import Any
 
 from softmax_lab.core.model import MODEL_NAMES
 from softmax_lab.data.sources import DATASET_NAMES
+from softmax_lab.errors import ConfigError
 
 __all__ = [
     "Config",
@@ -30,10 +31,6 @@ __all__ = [
     "flatten",
     "validate",
 ]
-
-
-class ConfigError(ValueError):
-    """One or more config values break a rule; the message lists each as key, rule, value."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from softmax_lab.core.loss import classification_error, confusion_matrix, softmax_loss
 from softmax_lab.core.model import Hypothesis
 from softmax_lab.core.optim import batch_order, sgd_epoch
+from softmax_lab.errors import TrainingError
 
 __all__ = [
     "DivergenceError",
@@ -52,7 +53,7 @@ class TrainResult:
     test_confusion: NDArray[np.int64] | None = None
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(TrainingError):
     """Training produced a non-finite loss or parameter; ``history`` holds the epochs before."""
 
     def __init__(self, *, epoch: int, lr: float, loss: float, history: list[EpochMetrics]):

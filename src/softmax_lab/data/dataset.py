@@ -17,14 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softmax_lab.data.parsed_cache import ParsedArrays, ParsedCache, source_key
+from softmax_lab.errors import DatasetError
 
 __all__ = ["Dataset", "DatasetError", "clear_memory_cache", "load_cached", "scale_pixels"]
 
 _MEMO: dict[tuple[Any, ...], Dataset] = {}
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be found, downloaded or assembled."""
 
 
 @dataclass(frozen=True, eq=False)

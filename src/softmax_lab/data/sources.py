@@ -18,13 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from softmax_lab.data.dataset import (
-    Dataset,
-    DatasetError,
-    clear_memory_cache,
-    load_cached,
-    scale_pixels,
-)
+from softmax_lab.data.dataset import Dataset, clear_memory_cache, load_cached, scale_pixels
 from softmax_lab.data.idx_sets import (
     FASHION_MNIST,
     FASHION_MNIST_SYSTEM_DIR,
@@ -35,6 +29,7 @@ from softmax_lab.data.idx_sets import (
     load_remote_idx,
 )
 from softmax_lab.data.parsed_cache import ParsedCache as _ParsedCache
+from softmax_lab.errors import DatasetError
 
 if TYPE_CHECKING:
     from softmax_lab.config.schema import DatasetConfig

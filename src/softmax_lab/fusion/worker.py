@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from softmax_lab.core.training import DivergenceError, EpochMetrics
+from softmax_lab.errors import TrainingError
 from softmax_lab.fusion.stacked import FusedJobResult, FusedPlan
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ NICENESS = 5
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-class WorkerError(RuntimeError):
+class WorkerError(TrainingError):
     """The training process of a fused group failed or died before finishing."""
 
 

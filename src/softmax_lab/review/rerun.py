@@ -24,11 +24,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from softmax_lab.core.training import EpochMetrics
+from softmax_lab.errors import TrackingError
 from softmax_lab.review.rerun_compare import Comparison, RunRecord, compare_records, verdict
 from softmax_lab.review.rerun_plan import RerunPlan
 from softmax_lab.runs.fused_job import run_fused_replay
 from softmax_lab.runs.job import JobContext, array_sha256, run_job, run_name
-from softmax_lab.tracking import reading, recorder, run_lookup, run_writes, store
+from softmax_lab.tracking import reading, recorder, run_lookup, run_writes
 
 __all__ = ["RerunResult", "execute_rerun"]
 
@@ -65,7 +66,7 @@ def _record(run: run_lookup.LoggedRun, fallback_names: Sequence[str], scratch: P
             path = run_lookup.download_artifact(
                 run.uri, run.run_id, f"params/{name}.npy", scratch / run.run_id
             )
-        except store.TrackingError:
+        except TrackingError:
             continue  # not logged: reported as missing
         hashes[name] = array_sha256(np.load(path, allow_pickle=False))
     return RunRecord(run.status, history, hashes)

@@ -19,17 +19,9 @@ from typing import Any
 
 import yaml
 
-from softmax_lab.config.schema import (
-    Config,
-    ConfigError,
-    config_from_dict,
-    config_hash,
-    flatten,
-    validate,
-)
-from softmax_lab.data.dataset import DatasetError
-from softmax_lab.data.idx import IdxFormatError
+from softmax_lab.config.schema import Config, config_from_dict, config_hash, flatten, validate
 from softmax_lab.data.sources import load_configured
+from softmax_lab.errors import ConfigError, DatasetError, IdxFormatError, RerunError
 from softmax_lab.tracking import provenance, run_lookup
 
 __all__ = [
@@ -51,10 +43,6 @@ ENVIRONMENT = {
 LOCATION_KEYS = ("dataset.path", "dataset.cache_dir")
 # --set keys that choose other data: the fingerprint is then expected to change
 DATA_KEYS = ("dataset.name", "dataset.split_seed")
-
-
-class RerunError(ValueError):
-    """The run cannot be rerun as asked: the message says what was expected and what was found."""
 
 
 # --- rebuilding the job -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ backoff around writes that still meet ``database is locked``.
 
 from __future__ import annotations
 
+from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.provenance import environment_tags
 from softmax_lab.tracking.reading import (
     FRAME_COLUMNS,
@@ -56,7 +57,6 @@ from softmax_lab.tracking.run_writes import (
 )
 from softmax_lab.tracking.store import (
     DEFAULT_TRACKING_URI,
-    TrackingError,
     artifact_root_for,
     prepare_store,
     resolve_uri,

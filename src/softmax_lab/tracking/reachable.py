@@ -12,7 +12,7 @@ import ssl
 import urllib.error
 import urllib.request
 
-from softmax_lab.tracking.store import TrackingError
+from softmax_lab.errors import TrackingError
 
 __all__ = ["check_server"]
 

@@ -13,8 +13,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
+from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.recorder import METRIC_KEYS
-from softmax_lab.tracking.store import TrackingError, _normalize_uri, _sqlite_parts
+from softmax_lab.tracking.store import _normalize_uri, _sqlite_parts
 
 FRAME_COLUMNS = (
     "run_id",

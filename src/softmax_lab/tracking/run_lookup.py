@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
+from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.reading import _reader, _run_error
-from softmax_lab.tracking.store import TrackingError
 
 __all__ = ["LoggedRun", "download_artifact", "read_text_artifact", "run_info"]
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.sqlite_file import create_sqlite_store, enable_wal
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ DEFAULT_TRACKING_URI = "sqlite:///outputs/mlflow.db"
 LOCK_RETRIES = 6  # each attempt already waits out MLflow's 20 s SQLite busy timeout
 
 _T = TypeVar("_T")
-
-
-class TrackingError(ValueError):
-    """A tracking store, experiment or run is not what the caller asked for."""
 
 
 def _sqlite_parts(uri: str) -> tuple[Path, str] | None:

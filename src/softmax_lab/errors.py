@@ -1,0 +1,74 @@
+"""The errors softmax-lab raises on purpose, in one hierarchy.
+
+``SoftmaxLabError`` is the base of all of them. Its two branches say who can act on it:
+
+- ``InputError``: the user gave something that cannot be used (a config value, a data file, a
+  store, a run id). The message names the key or file, what was expected and what was given;
+  the command line prints it as one line and exits with code 2, in one place
+  (``softmax_lab.cli``), before any work starts.
+- ``TrainingError``: a job started and could not finish (its step size diverged, its worker
+  process died). The job's run is recorded as FAILED with the message; a sweep goes on.
+
+Each concrete error is also a ``ValueError`` (input) or ``RuntimeError`` (training), so code
+that catches the built-in kinds keeps working. This module imports nothing: every layer may
+raise these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "DownloadError",
+    "IdxFormatError",
+    "InputError",
+    "RerunError",
+    "SoftmaxLabError",
+    "TrackingError",
+    "TrainingError",
+]
+
+
+class SoftmaxLabError(Exception):
+    """Base of every error softmax-lab raises on purpose."""
+
+
+class InputError(SoftmaxLabError, ValueError):
+    """Something the user gave cannot be used; the command line exits with code 2."""
+
+
+class TrainingError(SoftmaxLabError, RuntimeError):
+    """A job started and could not finish; its run is recorded as FAILED."""
+
+
+class ConfigError(InputError):
+    """One or more config values break a rule; the message lists each as key, rule, value."""
+
+
+class DatasetError(InputError):
+    """A dataset cannot be found, downloaded or assembled."""
+
+
+class IdxFormatError(DatasetError):
+    """A file is not a well-formed IDX file (or not a readable gzip stream)."""
+
+
+class DownloadError(DatasetError):
+    """No mirror delivered a file that matches its checksum.
+
+    ``failures`` holds one line per mirror tried: its URL and what went wrong.
+    """
+
+    def __init__(self, message: str, failures: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
+
+
+class TrackingError(InputError):
+    """A tracking store, experiment or run is not what the caller asked for."""
+
+
+class RerunError(InputError):
+    """The run cannot be rerun as asked: the message says what was expected and what was found."""
