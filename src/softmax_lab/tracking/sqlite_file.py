@@ -110,7 +110,7 @@ def enable_wal(db: Path) -> None:
     """Put ``db`` in WAL journal mode (persistent in the file) unless it is already.
 
     In WAL mode readers (``compare``, the UI) never block the writers and vice versa; writers
-    still take turns, which MLflow's 20 s busy timeout and ``_retry_locked`` absorb. WAL needs
+    still take turns, which MLflow's 20 s busy timeout and ``retry_locked`` absorb. WAL needs
     all processes on one host (no network file systems).
     """
     try:

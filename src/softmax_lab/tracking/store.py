@@ -34,7 +34,7 @@ LOCK_RETRIES = 6  # each attempt already waits out MLflow's 20 s SQLite busy tim
 _T = TypeVar("_T")
 
 
-def _sqlite_parts(uri: str) -> tuple[Path, str] | None:
+def sqlite_parts(uri: str) -> tuple[Path, str] | None:
     """``(database path, "?query" or "")`` of a file-backed SQLite URI; None for anything else."""
     if not uri.startswith("sqlite:///"):  # "sqlite://" alone is an in-memory database
         return None
@@ -44,10 +44,10 @@ def _sqlite_parts(uri: str) -> tuple[Path, str] | None:
     return Path(path), sep + query
 
 
-def _normalize_uri(uri: str | None) -> str:
+def normalize_uri(uri: str | None) -> str:
     """Apply the precedence and make a SQLite path absolute; touch nothing on disk."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    parts = _sqlite_parts(uri)
+    parts = sqlite_parts(uri)
     if parts is None:
         return uri
     path, query = parts
@@ -74,8 +74,8 @@ def resolve_uri(uri: str | None) -> str:
     str
         e.g. ``"sqlite:////home/me/lab/outputs/mlflow.db"``.
     """
-    uri = _normalize_uri(uri)
-    parts = _sqlite_parts(uri)
+    uri = normalize_uri(uri)
+    parts = sqlite_parts(uri)
     if parts is not None:
         try:
             parts[0].parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,7 @@ def artifact_root_for(uri: str) -> str | None:
 
     Returns None for servers and other databases: their artifact root is theirs to decide.
     """
-    parts = _sqlite_parts(_normalize_uri(uri))
+    parts = sqlite_parts(normalize_uri(uri))
     if parts is None:
         return None
     return (parts[0].parent / "mlartifacts").as_uri()
@@ -123,7 +123,7 @@ _relax_sqlite_sync()  # before this process opens any store
 _WRITES = threading.Lock()
 
 
-def _retry_locked(what: str, write: Callable[[], _T]) -> _T:
+def retry_locked(what: str, write: Callable[[], _T]) -> _T:
     """Run ``write`` (one thread of this process at a time), retrying with exponential backoff
     while SQLite says the database is locked (by another process)."""
     delay = 0.1
@@ -173,7 +173,7 @@ def prepare_store(uri: str | None, experiment: str) -> str:
     uri = resolve_uri(uri)
     check_server(uri)
     artifact_root = artifact_root_for(uri)
-    parts = _sqlite_parts(uri)
+    parts = sqlite_parts(uri)
     if parts is not None and artifact_root is not None:
         db = parts[0]
         if db.exists():
@@ -184,7 +184,7 @@ def prepare_store(uri: str | None, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         try:
-            return _retry_locked(
+            return retry_locked(
                 f"create experiment {experiment!r}",
                 lambda: client.create_experiment(experiment, artifact_location=artifact_root),
             )
