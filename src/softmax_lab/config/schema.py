@@ -21,7 +21,6 @@ from softmax_lab.errors import ConfigError
 
 __all__ = [
     "Config",
-    "ConfigError",
     "DatasetConfig",
     "ModelConfig",
     "OptimConfig",

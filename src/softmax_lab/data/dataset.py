@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from softmax_lab.data.parsed_cache import ParsedArrays, ParsedCache, source_key
 from softmax_lab.errors import DatasetError
 
-__all__ = ["Dataset", "DatasetError", "clear_memory_cache", "load_cached", "scale_pixels"]
+__all__ = ["Dataset", "clear_memory_cache", "load_cached", "scale_pixels"]
 
 _MEMO: dict[tuple[Any, ...], Dataset] = {}
 

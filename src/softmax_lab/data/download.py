@@ -23,7 +23,7 @@ from pathlib import Path
 from softmax_lab.data.idx import atomic_writer, payload_sha256
 from softmax_lab.errors import DownloadError, IdxFormatError
 
-__all__ = ["DownloadError", "RemoteFile", "check_file", "fetch"]
+__all__ = ["RemoteFile", "check_file", "fetch"]
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from numpy.typing import DTypeLike, NDArray
 from softmax_lab.errors import IdxFormatError
 
 __all__ = [
-    "IdxFormatError",
     "atomic_writer",
     "open_decompressed",
     "payload_sha256",

@@ -25,7 +25,6 @@ from softmax_lab.errors import ConfigError, DatasetError, IdxFormatError, RerunE
 from softmax_lab.tracking import provenance, run_lookup
 
 __all__ = [
-    "RerunError",
     "RerunPlan",
     "apply_sets",
     "environment_warnings",
