@@ -1,6 +1,6 @@
 """Benchmark: a 27-job sweep end to end through ``softmax-lab train -m``, fused vs basic.
 
-Run: ``python benchmarks/sweep.py [--reps 3] [--small]``. The grid is
+Run: ``python benchmarks/sweep.py [--reps 3] [--small] [--baseline PYTHON]``. The grid is
 lr ∈ {0.05, 0.1, 0.2} × batch ∈ {50, 100, 200} × epochs ∈ {3, 5, 10} on Fashion-MNIST
 (60k×784; random data of that shape when it is not installed). The variants (fused, the
 default; fused-seq; basic: ``hydra/launcher=basic``) run as real CLI processes, alternated,
@@ -24,6 +24,9 @@ Printed, medians over repetitions:
   whose start-up (MLflow's import, the store) overlaps training and so counts as overhead. The
   compute is measured, interleaved with the sweeps: the same groups trained alone, each in a
   child process as the launcher runs them, nothing logged;
+- with ``--baseline PYTHON`` (the interpreter of another installed version of softmax-lab, e.g.
+  an older checkout's ``.venv/bin/python``): a fourth variant, that version's default fused
+  sweep, alternated with the others, and the ratio of this version's wall time to its own;
 - peak memory of the sweep: PSS summed over the sweep process and its children, sampled every
   0.1 s (shared pages split between the processes that map them), against the float32 data
   (target ≤ 1.5× data + 300 MB); also the RSS sum and the sweep process's own peak RSS.
@@ -132,12 +135,19 @@ def _tree_memory(pid: int) -> tuple[float, float]:
 
 
 def _run(
-    variant: str, work: Path, uri: str, data_args: list[str], grid: tuple[str, ...], rep: int
+    variant: str,
+    work: Path,
+    uri: str,
+    data_args: list[str],
+    grid: tuple[str, ...],
+    rep: int,
+    python: str = sys.executable,
 ) -> dict[str, float]:
-    """One sweep as a child process; its wall time, phases, marks and peak memory."""
+    """One sweep as a child process of ``python``; its wall time, phases, marks and peak
+    memory."""
     timings = work / f"{variant}-{rep}.json"
     cmd = [
-        sys.executable,
+        python,
         "-m",
         "softmax_lab",
         "train",
@@ -199,7 +209,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions per variant (median)")
     parser.add_argument("--small", action="store_true", help="a 4-job grid, for a quick check")
+    parser.add_argument(
+        "--baseline",
+        metavar="PYTHON",
+        help="also time the default sweep of the softmax-lab installed for this interpreter",
+    )
     args = parser.parse_args()
+    variants = (*VARIANTS, "baseline") if args.baseline else VARIANTS
     grid = SMALL if args.small else GRID
     jobs = 1
     for axis in grid:
@@ -212,13 +228,14 @@ def main() -> None:
         uri = f"sqlite:///{work / 'mlflow.db'}"
         from softmax_lab.tracking import store
 
-        for variant in VARIANTS:  # the store exists before any timed sweep
+        for variant in variants:  # the store exists before any timed sweep
             store.prepare_store(uri, f"bench-{variant}")
-        runs: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         trainer: list[float] = []
         for rep in range(args.reps):
-            for variant in VARIANTS:
-                runs[variant].append(_run(variant, work, uri, data_args, grid, rep))
+            for variant in variants:
+                python = args.baseline if variant == "baseline" else sys.executable
+                runs[variant].append(_run(variant, work, uri, data_args, grid, rep, python))
                 print(
                     f"  rep {rep + 1}/{args.reps} {variant}: {runs[variant][-1]['wall']:.1f} s",
                     flush=True,
@@ -265,6 +282,17 @@ def main() -> None:
         )
     ratio = med["basic"]["wall"] / f["wall"]
     print(f"  basic / fused wall time: {ratio:.2f}x  (target >= 3x)")
+    if args.baseline:
+        b = med["baseline"]
+        pairs = [
+            r["wall"] / s["wall"] for r, s in zip(runs["fused"], runs["baseline"], strict=True)
+        ]
+        print(
+            f"  this version / baseline ({args.baseline}), the default fused sweep: "
+            f"{f['wall']:.2f} s / {b['wall']:.2f} s = {f['wall'] / b['wall']:.3f}x of medians; "
+            f"per repetition {', '.join(f'{p:.3f}' for p in pairs)} (median "
+            f"{statistics.median(pairs):.3f}x; below 1: faster)"
+        )
     compute = statistics.median(trainer)
     q = med["fused-seq"]
     overhead = (q["wall"] - q["startup"] - compute) / jobs
