@@ -310,13 +310,22 @@ def test_run_recorder_writes_an_epoch_at_once_when_the_last_write_is_old(
     store: tuple[str, str],
 ) -> None:
     uri, experiment_id = store
-    rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0.5)
-    time.sleep(0.55)  # a slow epoch
+    now = [0.0]  # the recorder's clock, in seconds: advanced by the test, not by waiting
+    rec = RunRecorder.start(
+        uri,
+        experiment_id,
+        run_name="r",
+        params={},
+        tags={},
+        flush_seconds=0.5,
+        clock=lambda: now[0],
+    )
+    now[0] += 0.55  # a slow epoch
     rec.log_epoch(epoch_metrics(1))  # the last write is old: written at once
+    now[0] += 0.1
     rec.log_epoch(epoch_metrics(2))  # right after a write: waits for a later one
-    # (only log_epoch and finish write, so however long this read takes, epoch 2 still waits)
     assert metric_history(uri, rec.run_id, "test/error") == [(1, 0.75)]
-    time.sleep(0.55)
+    now[0] += 0.45  # 0.55 s after the last write
     rec.log_epoch(epoch_metrics(3))  # writes itself and the epoch that waited
     assert [step for step, _ in metric_history(uri, rec.run_id, "test/error")] == [1, 2, 3]
     rec.finish()
@@ -484,8 +493,10 @@ def test_latest_experiment_is_the_one_with_the_newest_run(tmp_path: Path) -> Non
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     older, newer = prepare_store(uri, "older"), prepare_store(uri, "newer")
     assert latest_experiment(uri) is None
-    log_job(uri, newer, "a")
-    time.sleep(0.01)
+    first = log_job(uri, newer, "a")
+    started = MlflowClient(uri).get_run(first).info.start_time  # ms
+    while time.time() * 1000 <= started + 1:  # the next run starts in a later millisecond
+        pass
     log_job(uri, older, "b")
     assert latest_experiment(uri) == "older"
 
@@ -542,24 +553,23 @@ def test_retry_locked_retries_only_a_locked_database() -> None:
 def test_log_epoch_waits_out_another_writers_lock(store: tuple[str, str], tmp_path: Path) -> None:
     uri, experiment_id = store
     rec = RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}, flush_seconds=0)
-    locked = threading.Event()
+    locked, released = threading.Event(), threading.Event()
 
     def hold_write_lock() -> None:
         with closing(sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)) as con:
             con.execute("BEGIN EXCLUSIVE")
             locked.set()
-            time.sleep(1.5)
+            time.sleep(1.5)  # long enough for log_epoch to meet the lock, at least once
+            released.set()
             con.execute("COMMIT")
 
     holder = threading.Thread(target=hold_write_lock)
     holder.start()
-    locked.wait(10)
-    started = time.perf_counter()
+    assert locked.wait(10)
     rec.log_epoch(epoch_metrics(1))
-    waited = time.perf_counter() - started
+    assert released.is_set(), "log_epoch wrote while another connection held the write lock"
     holder.join()
     rec.finish()
-    assert waited > 1.0
     assert metric_history(uri, rec.run_id, "train/loss") == [(1, 2.0)]
 
 

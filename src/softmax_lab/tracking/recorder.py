@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -74,6 +74,7 @@ class RunRecorder:
         *,
         artifact_uri: str | None = None,
         flush_seconds: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._client = client
         self._run_id = run_id
@@ -84,7 +85,8 @@ class RunRecorder:
         self.flush_seconds = self.FLUSH_SECONDS if flush_seconds is None else flush_seconds
         self._pending_metrics: list[Metric] = []
         self._pending_tags: dict[str, str] = {}
-        self._last_write = time.perf_counter()
+        self._clock = clock  # seconds, for the flush interval (tests pass a fake one)
+        self._last_write = clock()
 
     @classmethod
     def start(
@@ -97,6 +99,7 @@ class RunRecorder:
         tags: Mapping[str, Any],
         parent_run_id: str | None = None,
         flush_seconds: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> RunRecorder:
         """Create a RUNNING run and log all ``params`` (stringified) with it.
 
@@ -116,6 +119,8 @@ class RunRecorder:
         flush_seconds : float, optional
             Longest time an epoch's metrics wait to be written; default ``FLUSH_SECONDS``, 0
             writes every epoch at once.
+        clock : callable returning seconds
+            Measures that time; ``time.perf_counter`` unless a test drives it.
         """
         uri = resolve_uri(uri)
         client = MlflowClient(uri)
@@ -132,6 +137,7 @@ class RunRecorder:
             uri,
             artifact_uri=run.info.artifact_uri,
             flush_seconds=flush_seconds,
+            clock=clock,
         )
         try:
             for chunk in batches([Param(k, str(v)) for k, v in params.items()]):
@@ -172,7 +178,7 @@ class RunRecorder:
         )
 
     def _hold(self) -> None:
-        if time.perf_counter() - self._last_write >= self.flush_seconds:
+        if self._clock() - self._last_write >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
@@ -182,7 +188,7 @@ class RunRecorder:
         while metrics or tags:  # MLflow takes at most 1000 metrics and 100 tags per batch
             self._log_batch(metrics=metrics[:1000], tags=tags[:BATCH_LIMIT])
             metrics, tags = metrics[1000:], tags[BATCH_LIMIT:]
-        self._last_write = time.perf_counter()
+        self._last_write = self._clock()
 
     def log_epoch(self, m: EpochMetrics) -> None:
         """Log the five epoch metrics at ``step = m.epoch`` (written within ``flush_seconds``)."""
