@@ -1,18 +1,16 @@
-"""Shared data fixtures: small IDX datasets written to tmp dirs, a local HTTP mirror."""
+"""Shared data fixtures: small IDX datasets written to tmp dirs, local HTTP mirrors, full MNIST."""
 
 from __future__ import annotations
 
-import functools
-import http.server
+import os
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers.data import IdxSetWriter, Mirror
+from helpers.data import IdxSetWriter, Mirror, serve_directory
 from numpy.typing import NDArray
 
 from softmax_lab.data.idx import write_idx
@@ -53,28 +51,8 @@ def http_mirror(tmp_path: Path) -> Iterator[Mirror]:
     """A real ThreadingHTTPServer on 127.0.0.1 (free port) serving ``tmp_path / "mirror"``."""
     root = tmp_path / "mirror"
     root.mkdir()
-    requests: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
-    )
-    # A short poll interval makes shutdown() quick (it waits for the next poll).
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}", requests)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_directory(root) as (url, requests):
+        yield Mirror(root, url, requests)
 
 
 @pytest.fixture
@@ -117,3 +95,33 @@ def cmp_frame(cmp_store: str) -> Any:
     from softmax_lab.tracking.reading import runs_frame
 
     return runs_frame(cmp_store, "cmp")
+
+
+# The four full-MNIST files in the workplace's shared directory, beside the repository (payloads
+# identical to the canonical files): CI checks the reference table on them.
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data cache directory holding full MNIST, filled through the real download path.
+
+    The files of ``$SOFTMAX_LAB_MNIST_MIRROR`` (default ``../shared/datasets/mnist`` beside the
+    repository) are served by a local HTTP server on 127.0.0.1 and downloaded into a fresh cache
+    by ``load_dataset``'s own code, verified by their payload SHA-256s. Without those files the
+    tests that need it are skipped, except in CI (``CI`` set), where they fail.
+    """
+    from softmax_lab.data.idx_sets import MNIST, load_remote_idx
+    from softmax_lab.data.parsed_cache import ParsedCache
+
+    source = Path(os.environ.get("SOFTMAX_LAB_MNIST_MIRROR", SHARED_MNIST))
+    if not all((source / f"{base}.gz").is_file() for base in IDX_FILES):
+        message = f"full MNIST (the four .gz files) is not in {source}"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI checks the reference table on it")
+        pytest.skip(message)
+    cache = tmp_path_factory.mktemp("mnist-cache")
+    with serve_directory(source) as (url, requests):
+        load_remote_idx(MNIST, cache=ParsedCache(cache), download=True, mirrors=[url])
+    assert sorted(requests) == sorted(f"/{base}.gz" for base in IDX_FILES)
+    return cache

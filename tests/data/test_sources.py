@@ -360,8 +360,8 @@ def test_mnist_rejects_cached_file_with_wrong_payload(
     write_idx_set: IdxSetWriter, tmp_path: Path
 ) -> None:
     write_idx_set(tmp_path / "mnist")
-    name = re.escape(str(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"))
-    msg = rf"{name}: payload SHA-256 expected 65a50cbb.*, got [0-9a-f]{{64}}; it is not the publ"
+    name = re.escape(str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz"))
+    msg = rf"{name}: payload SHA-256 expected ba891046.*, got [0-9a-f]{{64}}; it is not the publ"
     with pytest.raises(DatasetError, match=msg):
         load_dataset("mnist", cache_dir=tmp_path, download=False)
 
@@ -402,11 +402,8 @@ def test_fashion_mnist_from_system_package_matches_published_digests(tmp_path: P
     assert np.bincount(ds.y_test).tolist() == [1000] * 10
 
 
-def test_mnist_matches_reference_values() -> None:
-    home = default_cache_dir() / "mnist"
-    if not all((home / b).is_file() or (home / f"{b}.gz").is_file() for b in IDX_FILES):
-        pytest.skip(f"full MNIST is not in {home}")
-    ds = load_dataset("mnist", download=False)
+def test_mnist_matches_reference_values(mnist_cache: Path) -> None:
+    ds = load_dataset("mnist", cache_dir=mnist_cache, download=False)
     assert (ds.X_train.shape, ds.X_test.shape) == ((60000, 784), (10000, 784))
     assert np.linalg.norm(ds.X_train[:10]) == pytest.approx(27.892084, abs=1e-5)
     assert np.linalg.norm(ds.X_train[:1000]) == pytest.approx(293.0717, abs=1e-3)

@@ -45,7 +45,12 @@ MNIST_MIRRORS = (
 FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_FILES = (
-    RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", None, 9912422),
+    RemoteFile(
+        "train-images-idx3-ubyte.gz",
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        9912422,
+    ),
     RemoteFile(
         "train-labels-idx1-ubyte.gz",
         "d53e105ee54ea40749a09fcbcd1e9432",
