@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,6 +274,30 @@ def test_changed_source_file_is_parsed_again(write_idx_set: IdxSetWriter, tmp_pa
     second = _load_idx(tmp_path / "data", tmp_path / "cache")
     assert second.fingerprint != first.fingerprint
     np.testing.assert_array_equal(second.y_train, raw["train-labels-idx1-ubyte"])
+
+
+def test_bytes_changed_in_place_with_size_and_mtime_restored_are_parsed_again(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    """The cache cannot be fooled into serving old arrays under the old fingerprint."""
+    raw = write_idx_set(tmp_path / "data", compress=False)
+    labels = tmp_path / "data" / "train-labels-idx1-ubyte"
+    first = _load_idx(tmp_path / "data", tmp_path / "cache")
+    before = labels.stat()
+    while time.time_ns() <= before.st_ctime_ns + 50_000_000:  # a later ctime tick, surely
+        pass
+    with open(labels, "r+b") as f:  # same inode, same size
+        f.seek(8)  # the first label
+        f.write(bytes([(raw["train-labels-idx1-ubyte"][0] + 1) % 10]))
+    os.utime(labels, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back
+    assert (labels.stat().st_size, labels.stat().st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    clear_memory_cache()
+    second = _load_idx(tmp_path / "data", tmp_path / "cache")
+    assert second.fingerprint != first.fingerprint
+    assert second.y_train[0] == (raw["train-labels-idx1-ubyte"][0] + 1) % 10
 
 
 # -- mnist / fashion_mnist -----------------------------------------------------------------

@@ -44,11 +44,20 @@ class ParsedArrays(NamedTuple):
 def source_key(files: Sequence[Path], params: str) -> str:
     """Identify `files` and `params` without reading the files.
 
-    Returns a JSON list of ``[resolved path, size, mtime_ns]`` per file, then `params`; a file
-    that is replaced or touched gets a new key. Raises ``OSError`` if a file cannot be stat'ed.
+    Returns a JSON list of ``[resolved path, inode, size, mtime_ns, ctime_ns]`` per file, then
+    `params`. A file that is replaced (new inode) or written to gets a new key, even when its
+    size and modification time are put back (``touch -d``, ``os.utime``): writing a file, or
+    setting its times, moves its status-change time ``ctime``, which no user process can set
+    back. What it costs: nothing beyond the one ``stat`` per file the key always took; the
+    price is a re-parse (and re-hash) after a ``chmod`` or ``mv`` of unchanged files, which
+    also move ``ctime``. The arrays' fingerprint itself is always computed from the payload
+    bytes when the cache is filled. Raises ``OSError`` if a file cannot be stat'ed.
     """
     stats = [(str(p.resolve()), p.stat()) for p in files]
-    return json.dumps([[path, st.st_size, st.st_mtime_ns] for path, st in stats] + [params])
+    return json.dumps(
+        [[path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns] for path, st in stats]
+        + [params]
+    )
 
 
 class ParsedCache:
