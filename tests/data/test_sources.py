@@ -276,6 +276,17 @@ def test_changed_source_file_is_parsed_again(write_idx_set: IdxSetWriter, tmp_pa
     np.testing.assert_array_equal(second.y_train, raw["train-labels-idx1-ubyte"])
 
 
+@pytest.mark.parametrize("part", ["train", "test"])
+def test_an_empty_set_is_an_error_naming_the_file(
+    write_idx_set: IdxSetWriter, tmp_path: Path, part: str
+) -> None:
+    sizes = {"n_train": 0} if part == "train" else {"n_test": 0}
+    write_idx_set(tmp_path / "data", **sizes)
+    name = "train-images-idx3-ubyte" if part == "train" else "t10k-images-idx3-ubyte"
+    with pytest.raises(DatasetError, match=rf"{name}\.gz: holds 0 images"):
+        _load_idx(tmp_path / "data", tmp_path / "cache")
+
+
 def test_bytes_changed_in_place_with_size_and_mtime_restored_are_parsed_again(
     write_idx_set: IdxSetWriter, tmp_path: Path
 ) -> None:

@@ -210,6 +210,10 @@ def _parse_idx(files: Sequence[Path], expected: Sequence[str | None]) -> tuple[P
                 f"{path}: payload SHA-256 expected {want}, got {digest}; it is not the published "
                 "file: delete it to download it again, or load it with load_dataset('idx', ...)"
             )
+        if ndim == 3 and len(array) == 0:
+            raise DatasetError(
+                f"{path}: holds 0 images; a dataset needs at least one training and one test image"
+            )
         arrays.append(array)
         digests.append(digest)
     for images, labels in ((0, 1), (2, 3)):
