@@ -1,12 +1,13 @@
 """Benchmark: a run's three pictures and a sweep's two against one training epoch.
 
-Run: ``python benchmarks/sweep_pictures.py [--reps 7]``. The run's pictures are what
-``softmax_lab.pictures.run_plots`` draws after each run: learning curves (10 epochs), θ as templates
-(784×10) and the confusion matrix (10×10). The sweep's are what ``pictures.sweep_pictures`` draws at
-the end of a sweep (and ``compare --plot``): the heatmap of final test error over a 27-run
-sweep (3 params × 3 values: 3×3 cells in 3 panels) and the 27 runs' 10-epoch test-error curves
-overlaid. Each is written as a PNG. The baseline is one epoch of softmax regression SGD (lr 0.2,
-B 100) on 5,000×784 random float32 data, the size of the demo runs. Printed for each group:
+Run: ``python benchmarks/plots.py [--reps 7]``. The run's pictures are what
+``softmax_lab.pictures.run_pictures`` draws after each run: learning curves (10 epochs), θ as
+templates (784×10) and the confusion matrix (10×10). The sweep's are what
+``pictures.sweep_heatmap`` and ``pictures.sweep_curves`` draw at the end of a sweep (and
+``compare --plot``): the heatmap of final test error over a 27-run sweep (3 params × 3 values:
+3×3 cells in 3 panels) and the 27 runs' 10-epoch test-error curves overlaid. Each is written
+as a PNG. The baseline is one epoch of softmax regression SGD (lr 0.2, B 100) on 5,000×784
+random float32 data, the size of the demo runs. Printed for each group:
 the first call, which also pays the module's import (Pillow, font loading; the sweep's after the
 run's, as in a sweep's process), then medians of interleaved warm repetitions, and the ratios
 ``pictures / one training epoch``. Last, the run's pictures against the training of the demo
@@ -65,14 +66,14 @@ def main() -> None:
             "a run's three pictures",
             lambda: _run_pictures(train_epoch, X, y, out),
             train_epoch,
-            "softmax_lab.pictures.run_plots",
+            "softmax_lab.pictures.curves",
             args.reps,
         )
         _time_group(
             "a sweep's two pictures",
             lambda: _sweep_pictures(rng, out),
             train_epoch,
-            "softmax_lab.pictures.sweep_pictures",
+            "softmax_lab.pictures.sweep_heatmap",
             args.reps,
         )
 
@@ -183,7 +184,7 @@ def _run_pictures(
 
 def _sweep_pictures(rng: np.random.Generator, out: Path) -> Pictures:
     """The heatmap and overlaid curves of a 27-run sweep, as ``sweep_report`` draws them."""
-    from softmax_lab.pictures import sweep_pictures
+    from softmax_lab.pictures import sweep_curves, sweep_heatmap
 
     grid = list(itertools.product(*SWEEP.values()))
     table = pd.DataFrame(grid, columns=list(SWEEP))
@@ -196,10 +197,10 @@ def _sweep_pictures(rng: np.random.Generator, out: Path) -> Pictures:
     }
     title = f"final test/error over {len(table)} runs"
     return {
-        "sweep heatmap (27 runs)": lambda: sweep_pictures.plot_sweep_heatmap(
+        "sweep heatmap (27 runs)": lambda: sweep_heatmap.plot_sweep_heatmap(
             table, out / "heatmap.png", params=list(SWEEP), title=title
         ),
-        "overlaid curves (27 runs)": lambda: sweep_pictures.plot_overlaid_curves(
+        "overlaid curves (27 runs)": lambda: sweep_curves.plot_overlaid_curves(
             curves, out / "sweep_curves.png", ylabel="test/error", title="test/error per epoch"
         ),
     }

@@ -1,8 +1,12 @@
-"""Helpers for the picture tests: a run's history to draw, a PNG's size and decoded colours."""
+"""Helpers for the picture tests: a run's history to draw, a PNG's size and decoded colours,
+and the checks every picture passes (same bytes for the same input, no matplotlib)."""
 
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +50,29 @@ def history(epochs: int = 10) -> list[dict[str, float]]:
         }
         for e in range(1, epochs + 1)
     ]
+
+
+Draw = Callable[[Path], Path]  # draws a picture at the path given, returns the path
+
+
+def assert_same_bytes_for_same_input(
+    pairs: Mapping[str, tuple[Draw, Draw]], tmp_path: Path
+) -> None:
+    """For each named pair (draw a, draw b of another input): a drawn twice gives the same
+    bytes, and b other bytes."""
+    for name, (draw_a, draw_b) in pairs.items():
+        first = draw_a(tmp_path / f"{name}_a1.png").read_bytes()
+        other = draw_b(tmp_path / f"{name}_b.png").read_bytes()
+        again = draw_a(tmp_path / f"{name}_a2.png").read_bytes()
+        assert again == first, name
+        assert other != first, name
+
+
+def assert_never_imports_matplotlib(code: str) -> None:
+    """Run ``code``, which draws pictures, in a fresh interpreter; fail if it imported
+    matplotlib."""
+    check = f"""{code}
+import sys
+assert "matplotlib" not in sys.modules, "matplotlib imported"
+"""
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=120)

@@ -72,3 +72,21 @@ def test_viridis_runs_from_dark_purple_to_yellow_like_matplotlibs() -> None:
 def test_map_colours_draws_nan_in_the_bad_colour_given() -> None:
     rgb = raster.map_colours(np.array([np.nan]), raster.VIRIDIS, 0, 1, bad=raster.WHITE)
     np.testing.assert_array_equal(rgb, [raster.WHITE])
+
+
+def ink_box(canvas: Image.Image) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the dark pixels of ``canvas``, x1 and y1 exclusive."""
+    ys, xs = np.nonzero((np.asarray(canvas) < 128).any(axis=-1))
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def test_draw_title_fits_its_room_on_one_line_or_two() -> None:
+    canvas = Image.new("RGB", (400, 60), raster.WHITE)
+    raster.draw_title(canvas, "test/error over 8 runs", 200, 380, y=8)
+    x0, y0, x1, y1 = ink_box(canvas)
+    assert abs((x0 + x1) / 2 - 200) <= 2 and y1 - y0 < 20  # centred, one line
+    canvas = Image.new("RGB", (400, 60), raster.WHITE)
+    long = "final test/error of a sweep over the learning rate with a title far too long"
+    raster.draw_title(canvas, long, 200, 300, y=8)
+    x0, y0, x1, y1 = ink_box(canvas)
+    assert x1 - x0 <= 300 and y1 - y0 > 20  # two lines inside the room

@@ -1,6 +1,6 @@
 """The confusion matrix of a run's test predictions drawn as a PNG heatmap with the count in
 each cell (``plot_confusion``, ~3 ms). The counting, ``confusion_matrix``, is a metric and lives
-in ``softmax_lab.core.loss``; it is re-exported here beside the picture.
+in ``softmax_lab.core.loss``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image
 
-from softmax_lab.core.loss import confusion_matrix
 from softmax_lab.pictures.axes import draw_axes, draw_colourbar
 from softmax_lab.pictures.raster import (
     BLACK,
@@ -33,7 +32,7 @@ from softmax_lab.pictures.raster import (
     text_size,
 )
 
-__all__ = ["confusion_matrix", "plot_confusion"]
+__all__ = ["plot_confusion"]
 
 PathLike: TypeAlias = str | os.PathLike[str]
 # what the picture is saved with: greys (text, frames) and the colour map
@@ -53,7 +52,8 @@ def plot_confusion(
     Parameters
     ----------
     cm : array_like of shape (k, k), non-negative integer
-        Counts, rows true class, columns predicted class (``confusion_matrix``'s output).
+        Counts, rows true class, columns predicted class (``core.loss.confusion_matrix``'s
+        output).
     path : str or path-like
         Where the PNG goes (600 × 520 pixels).
     normalize : bool

@@ -33,8 +33,11 @@ __all__ = [
     "BLUES",
     "DRAWING",
     "GREYS",
+    "LABEL",
     "RDBU_R",
+    "SMALL",
     "TAB10",
+    "TITLE",
     "VIRIDIS",
     "WHITE",
     "Box",
@@ -43,6 +46,7 @@ __all__ = [
     "blank",
     "colour_lut",
     "draw_text",
+    "draw_title",
     "fit_text",
     "font",
     "ink_on",
@@ -105,6 +109,8 @@ def blank(width: int, height: int) -> Image.Image:
 
 # ---------------------------------------------------------------------------------------------
 # text
+
+TITLE, LABEL, SMALL = 17, 14, 11  # px: titles; axis and tick labels; cell values and legends
 
 
 @functools.cache
@@ -186,6 +192,28 @@ def fit_text(text: str, room: float, size: int, *, smallest: int) -> tuple[str, 
     return text[:cut] + "…", smallest
 
 
+def draw_title(
+    canvas: Image.Image, text: str, centre: float, room: float, *, y: int, size: int = TITLE
+) -> None:
+    """``text`` centred on x = ``centre`` with its top at ``y``, made to fit ``room`` px: set
+    smaller, down to 12 px, then on two lines of 12 px (28 px in all), the second shortened."""
+    smallest = min(size, 12)
+    words = text.split(" ")
+    if text_size(text, smallest)[0] <= room or len(words) == 1:
+        text, size = fit_text(text, room, size, smallest=smallest)
+        draw_text(canvas, (centre, y), text, size=size, anchor="ma")
+        return
+    cut = next(
+        k
+        for k in range(len(words) - 1, 0, -1)
+        if text_size(" ".join(words[:k]), smallest)[0] <= room or k == 1
+    )
+    lines = (" ".join(words[:cut]), " ".join(words[cut:]))
+    for row, line in enumerate(lines):
+        line = fit_text(line, room, smallest, smallest=smallest)[0]
+        draw_text(canvas, (centre, y + 14 * row), line, size=smallest, anchor="ma")
+
+
 # ---------------------------------------------------------------------------------------------
 # colour
 
@@ -260,7 +288,7 @@ def palette(*parts: NDArray[np.uint8]) -> Palette:
     Pillow matches a pixel to the entry nearest its colour rounded down to a multiple of 4 per
     channel (the cells of its colour cache, 64³); matching against entries rounded down alike
     gives every entry's own colour back exactly, unless an earlier entry rounds alike (checked
-    by ``tests/test_raster.py``, should Pillow change).
+    by ``tests/pictures/test_raster.py``, should Pillow change).
     """
     if sum(map(len, parts)) > 256:
         raise ValueError(f"a palette holds 256 colours, got {sum(map(len, parts))}")

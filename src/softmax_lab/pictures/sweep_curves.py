@@ -1,12 +1,18 @@
-"""The overlaid curves of ``pictures.sweep_pictures`` drawn on a ``pictures.raster`` canvas.
+"""Every run of a sweep's curve of one metric over the epochs, overlaid on one axes, as a PNG.
 
-Every run's curve of one metric over the epochs, ranked best first, with a legend of the best
-(``draw_overlay``). Like the pictures of ``pictures.sweep_drawing``, whose text sizes and
-titles it shares, it returns the canvas, which the caller saves with the returned palette
-while it holds ``DRAWING``.
+``plot_overlaid_curves`` ranks the runs by their last value; ``draw_overlay`` draws them on a
+``pictures.raster`` canvas, best on top, with a legend of the best, and returns it with the
+palette the caller saves it with while it holds ``DRAWING``. The same input gives the same bytes.
 """
 
 from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,20 +20,92 @@ from PIL import Image, ImageDraw
 
 from softmax_lab.pictures.axes import EpochPanel, draw_axes, draw_markers, draw_series
 from softmax_lab.pictures.raster import (
+    DRAWING,
     GREYS,
+    LABEL,
+    SMALL,
     TAB10,
     VIRIDIS,
     Colour,
     Palette,
     blank,
     draw_text,
+    draw_title,
     fit_text,
     palette,
+    save_png,
     tints,
 )
-from softmax_lab.pictures.sweep_drawing import LABEL, SMALL, _title
 
-__all__ = ["draw_overlay"]
+__all__ = ["draw_overlay", "plot_overlaid_curves"]
+
+PathLike: TypeAlias = str | os.PathLike[str]
+
+
+def plot_overlaid_curves(
+    curves: Mapping[str, Sequence[tuple[int, float]]],
+    path: PathLike,
+    *,
+    ylabel: str = "test error",
+    max_legend: int = 20,
+    title: str | None = None,
+) -> Path:
+    """Every run's curve on one axes, e.g. the test error of each run of a sweep.
+
+    Runs are ranked by their last finite value (lowest first, non-finite last) and the lowest
+    drawn on top. Up to 10 runs get matplotlib's usual distinct colours; more are coloured by
+    rank (viridis, dark = lowest). The legend lists the ``max_legend`` lowest-ranked runs (fewer
+    when they do not fit beside the axes: 32 with a title) and says how many there are in all.
+
+    Parameters
+    ----------
+    curves : mapping of run name to a sequence of (epoch, value) pairs
+        An empty sequence (a run that diverged in epoch 1) draws nothing but keeps its name.
+    path : str or path-like
+        Where the PNG goes (900 × 500 pixels).
+    ylabel : str
+        The y-axis label.
+    max_legend : int
+        Most legend entries; names longer than 40 characters, or than the legend's width, are
+        shortened with "…".
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    t0 = time.perf_counter()
+    if not curves:
+        raise ValueError("curves is empty: plot_overlaid_curves needs at least one run")
+    if max_legend < 0:
+        raise ValueError(f"max_legend must be >= 0, got {max_legend}")
+    points: dict[str, NDArray[np.float64]] = {}
+    for name, pairs in curves.items():
+        arr = np.asarray(pairs, dtype=np.float64)
+        if arr.size == 0:
+            arr = arr.reshape(0, 2)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError(
+                f"curves[{name!r}] must be a sequence of (epoch, value) pairs; "
+                f"got an array of shape {arr.shape}"
+            )
+        points[name] = arr  # (E, 2)
+
+    def last_finite(arr: NDArray[np.float64]) -> float:
+        finite = arr[np.isfinite(arr[:, 1]), 1]
+        return float(finite[-1]) if finite.size else math.inf
+
+    ranked = sorted(points, key=lambda name: last_finite(points[name]))
+    with DRAWING:
+        canvas, colours = draw_overlay(
+            [(name, points[name]) for name in ranked],
+            ylabel=ylabel,
+            max_legend=max_legend,
+            title=title or "",
+        )
+        return save_png(canvas, path, colours, started=t0)
 
 
 def draw_overlay(
@@ -66,7 +144,7 @@ def draw_overlay(
         ylabel=fit_text(ylabel, h, LABEL, smallest=LABEL)[0],
     )
     if title:
-        _title(canvas, title, (x0 + x1) / 2, w + 100, y=y0 - 28)
+        draw_title(canvas, title, (x0 + x1) / 2, w + 100, y=y0 - 28)
     if max_legend > 0:
         _draw_legend(canvas, [name for name, _ in ranked], colours, max_legend, (650, y0, 895, y1))
     return canvas, _overlay_palette(colours)

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from PIL import Image, ImageDraw
 
-from softmax_lab.pictures.axes import draw_axes, draw_colourbar
+from softmax_lab.pictures.axes import draw_axes, draw_colourbar, format_ticks, nice_ticks
 from softmax_lab.pictures.raster import (
     BAD,
     DRAWING,
@@ -30,7 +30,6 @@ from softmax_lab.pictures.raster import (
     save_png,
     text_size,
 )
-from softmax_lab.pictures.ticks import format_ticks, nice_ticks
 
 __all__ = ["plot_templates", "tile_images"]
 

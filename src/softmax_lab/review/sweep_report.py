@@ -4,10 +4,10 @@
 
 - ``compare.csv``: the comparison table (``report.compare_table``), full precision;
 - ``heatmap.png``: final test error over the swept params
-  (``sweep_pictures.plot_sweep_heatmap``): x and y are the two params with the most values,
+  (``sweep_heatmap.plot_sweep_heatmap``): x and y are the two params with the most values,
   panels the third;
 - ``curves.png``: every run's test error per epoch, overlaid
-  (``sweep_pictures.plot_overlaid_curves``).
+  (``sweep_curves.plot_overlaid_curves``).
 
 Nothing here knows Hydra; runs are read back through ``tracking``, so it works on any runs of a
 store, from the CLI or a notebook.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from softmax_lab.pictures import sweep_pictures
+from softmax_lab.pictures import sweep_curves, sweep_heatmap
 from softmax_lab.review import report
 from softmax_lab.tracking import reading
 
@@ -134,13 +134,13 @@ def write_sweep_report(
     title = f"final {METRIC} over {n} run{'s' if n != 1 else ''}"
     if averaged:
         title += f" (mean over {', '.join(averaged)})"
-    sweep_pictures.plot_sweep_heatmap(cells, heatmap_path, metric=METRIC, params=shown, title=title)
+    sweep_heatmap.plot_sweep_heatmap(cells, heatmap_path, metric=METRIC, params=shown, title=title)
 
     curves = {
         label: reading.metric_history(uri, run_id, METRIC)
         for label, run_id in zip(_curve_labels(runs, shown + averaged), runs["run_id"], strict=True)
     }
-    sweep_pictures.plot_overlaid_curves(
+    sweep_curves.plot_overlaid_curves(
         curves, curves_path, ylabel=METRIC, title=f"{METRIC} per epoch, {len(runs)} runs"
     )
     logger.debug("wrote the sweep report of %d runs to %s", len(runs), out)

@@ -4,7 +4,7 @@ Takes a validated ``Config`` dataclass (never a DictConfig) and plain context, s
 sweeper, ``rerun`` and a notebook all run jobs the same way. A job never raises for a training
 failure: it records the run as FAILED with the reason and returns a ``JobOutcome``, so a sweep
 survives one bad job. Ctrl-C / SIGTERM close the run as KILLED and propagate.
-The run's pictures are drawn and logged by ``softmax_lab.runs.job_pictures``.
+Closing a trained job draws its pictures (``softmax_lab.pictures.run_pictures``) and logs them.
 """
 
 from __future__ import annotations
@@ -19,11 +19,18 @@ import numpy as np
 import yaml
 
 from softmax_lab.config.schema import Config, config_hash, flatten, validate
+from softmax_lab.core.loss import confusion_matrix
 from softmax_lab.core.model import Hypothesis, build_model
-from softmax_lab.core.training import DivergenceError, EpochMetrics, TrainResult, seeded_rngs, train
+from softmax_lab.core.training import (
+    EVAL_CHUNK,
+    DivergenceError,
+    EpochMetrics,
+    TrainResult,
+    seeded_rngs,
+    train,
+)
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.data.sources import load_configured
-from softmax_lab.runs.job_pictures import log_pictures
 from softmax_lab.runs.timings import phase
 from softmax_lab.tracking import provenance, recorder, store
 
@@ -192,6 +199,65 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
     return job
 
 
+# ---------------------------------------------------------------------------------------------
+# the run's pictures
+
+
+def _predict(model: Hypothesis, X: np.ndarray) -> np.ndarray:
+    """Arg-max class of every row, in chunks (bounded memory)."""
+    return np.concatenate(
+        [
+            model.forward(X[i : i + EVAL_CHUNK]).argmax(axis=1)
+            for i in range(0, X.shape[0], EVAL_CHUNK)
+        ]
+    )
+
+
+def _draw_pictures(job: OpenJob, model: Hypothesis, result: TrainResult) -> list[Path]:
+    """Draw the run's curves, templates (θ, or W1's first 16 hidden units) and test confusion
+    matrix under ``<output_dir>/plots``; return their paths."""
+    # imported here, so that Pillow and the fonts load with the first run's pictures (timed as
+    # "pictures"), not whenever this module is
+    from softmax_lab.pictures.run_pictures import draw_run_pictures
+
+    assert job.data is not None
+    if job.cfg.model.name == "softmax":
+        templates, file = result.params["theta"], "theta.png"
+        titles = [str(c) for c in range(templates.shape[1])]
+    else:
+        templates, file = result.params["W1"][:, :16], "W1.png"  # the first 16 hidden units
+        titles = [f"h{i}" for i in range(templates.shape[1])]
+    data = job.data
+    cm = result.test_confusion  # measured by the last epoch's evaluation
+    if cm is None:  # a result made without it: one more pass over the test set
+        cm = confusion_matrix(data.y_test, _predict(model, data.X_test), data.n_classes)
+    return draw_run_pictures(
+        job.ctx.output_dir / "plots",
+        history=[m.as_dict() for m in result.history],
+        templates=np.ascontiguousarray(templates),
+        template_titles=titles,
+        template_file=file,
+        confusion=cm,
+    )
+
+
+def _log_pictures(job: OpenJob, model: Hypothesis, result: TrainResult) -> None:
+    """Draw the run's pictures and log them under ``plots/``.
+
+    A picture that fails to draw does not fail a trained run: the run is still FINISHED, with
+    the problem in its tag ``sl.pictures_error``.
+    """
+    try:
+        paths = _draw_pictures(job, model, result)
+    except Exception as e:  # pictures are a view of the run, not the run
+        problem = f"{type(e).__name__}: {e}"
+        log.warning("pictures of run %s failed: %s", job.rec.run_id, problem)
+        job.rec.set_tags({"sl.pictures_error": problem[:500]}, defer=True)
+        return
+    for path in paths:
+        job.rec.log_file(path, "plots")
+
+
 def close_job(
     job: OpenJob,
     *,
@@ -211,7 +277,7 @@ def close_job(
         with phase("logging"):
             _log_params(job.rec, result)
         with phase("pictures"):
-            log_pictures(job, model, result)
+            _log_pictures(job, model, result)
         with phase("logging"):
             job.rec.finish("FINISHED")
     except (KeyboardInterrupt, SystemExit):
