@@ -32,7 +32,7 @@ from softmax_lab.config.schema import Config, config_hash, validate
 from softmax_lab.errors import ConfigError, TrackingError
 from softmax_lab.runs.timings import mark, phase
 
-__all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "sweep_signature"]
+__all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "bookkeeping_overrides", "sweep_signature"]
 
 
 def sweep_signature(arguments: Sequence[str]) -> str:
@@ -53,6 +53,12 @@ def _already_finished(cfg: Config) -> bool:
         config_hash(cfg, fingerprint),
     )
     return any(status == "FINISHED" for _, status in runs)
+
+
+def bookkeeping_overrides(parent_run_id: str, sweep_id: str) -> list[str]:
+    """The overrides that tie a job to its sweep, quoted: Hydra reads an unquoted ``1234e567``
+    as a float and ``12345678`` as an int, and the job's run would then name another sweep."""
+    return [f"tracking.parent_run_id='{parent_run_id}'", f"tracking.sweep_id='{sweep_id}'"]
 
 
 @dataclass
@@ -140,7 +146,7 @@ class SoftmaxLabSweeper(BasicSweeper):
             getattr(self.launcher, "discard_prestarted", lambda: None)()
             raise
         uri, parent, sweep_id, todo = tracked.uri, tracked.parent, tracked.sweep_id, tracked.todo
-        extra = [f"tracking.parent_run_id={parent}", f"tracking.sweep_id={sweep_id}"]
+        extra = bookkeeping_overrides(parent, sweep_id)
         sweep = state.SweepState(
             sweep_id, len(todo), SweepProgress(len(todo)), tracked.experiment_ids
         )
