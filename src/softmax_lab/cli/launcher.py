@@ -2,7 +2,7 @@
 
 Jobs of softmax regression that agree on everything but step size and epochs (dataset,
 batch size, shuffling, seed, tracking) form a group. A group is trained once by
-``fusion.stacked.train_fused``, yet every job still gets Hydra's own output directory and
+``fusion.stacked.train_group``, yet every job still gets Hydra's own output directory and
 its own MLflow run, with the same params, metrics and artifacts a separate run would have,
 plus the tags ``sl.fused`` and ``sl.fused_group``. Any other job runs alone, exactly as under
 ``hydra/launcher=basic``.
@@ -37,7 +37,7 @@ from softmax_lab.fusion.groups import fusion_groups, group_plan, start_worker
 from softmax_lab.runs.timings import phase
 
 if TYPE_CHECKING:
-    from softmax_lab.fusion.stacked import FusedPlan
+    from softmax_lab.core.training import StackPlan
     from softmax_lab.fusion.worker import FusedWorker
     from softmax_lab.runs.job import JobOutcome, OpenJob
 
@@ -243,6 +243,6 @@ class _OpenGroup:
     """A fused group whose runs are open: what its thread trains."""
 
     group_id: str
-    plan: FusedPlan
+    plan: StackPlan
     jobs: dict[int, OpenJob]  # plan job index → open job, for the jobs that started
     group: list[int]  # sweep job index of each plan job

@@ -15,7 +15,7 @@ from softmax_lab.config.schema import Config
 from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
-    from softmax_lab.fusion.stacked import FusedPlan
+    from softmax_lab.core.training import StackPlan
     from softmax_lab.fusion.worker import FusedWorker
 
 __all__ = ["fusion_groups", "group_plan", "start_worker"]
@@ -53,7 +53,7 @@ def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
     return list(groups.values())
 
 
-def group_plan(group: Sequence[int], configs: Sequence[Config]) -> FusedPlan:
+def group_plan(group: Sequence[int], configs: Sequence[Config]) -> StackPlan:
     """The plan of a whole group, in group order: plan job j is sweep job ``group[j]``."""
     from softmax_lab.fusion.stacked import plan_fused
 
