@@ -1,17 +1,19 @@
 """Which jobs of a sweep can be fused, and starting a fused group's training.
 
-Jobs of softmax regression that agree on everything but step size and epochs (dataset, batch
-size, shuffling, seed, tracking) form a group; ``group_plan`` stacks its step sizes and
-``start_worker`` trains it in a child process (``softmax_lab.fusion.worker``).
+Jobs of softmax regression whose configs agree on every key but step size and epochs (and
+``resume``, which only says whether to skip finished jobs) form a group; ``group_plan`` stacks
+their step sizes and ``start_worker`` trains the group in a child process
+(``softmax_lab.fusion.worker``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from softmax_lab.config.schema import Config
+from softmax_lab.config.schema import Config, flatten
 from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
@@ -22,23 +24,20 @@ __all__ = ["fusion_groups", "group_plan", "start_worker"]
 
 log = logging.getLogger(__name__)
 
+# the keys in which the jobs of a group may differ: each job reads its own step size's block of
+# the stack for its own epochs (``resume`` does not change what a job computes)
+_MAY_DIFFER = ("optim.lr", "optim.epochs", "resume")
 
-def _fusion_key(cfg: Config) -> tuple[Any, ...] | None:
-    """What jobs must share to be trained side by side; ``None``: this job runs alone."""
+
+def _fusion_key(cfg: Config) -> tuple[tuple[str, Any], ...] | None:
+    """What jobs must share to be trained side by side: every other key of the config,
+    ``tracking`` included (a group's runs are recorded together); ``None``: this job runs
+    alone. Derived from the whole config, so a key added later keeps jobs apart."""
     if cfg.model.name != "softmax":
         return None
-    d, o, t = cfg.dataset, cfg.optim, cfg.tracking
-    return (
-        d.name,
-        d.path,
-        d.cache_dir,
-        d.split_seed,
-        o.batch_size,
-        o.shuffle,
-        cfg.seed,
-        t.uri,
-        t.experiment,
-    )
+    # flatten leaves tracking out (not part of what a run is), but a group's runs share it
+    keys = {**flatten(cfg), **{f"tracking.{k}": v for k, v in asdict(cfg.tracking).items()}}
+    return tuple((k, v) for k, v in keys.items() if k not in _MAY_DIFFER)
 
 
 def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
