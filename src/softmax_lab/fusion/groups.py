@@ -8,21 +8,18 @@ their step sizes and ``start_worker`` trains the group in a child process
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from softmax_lab.config.schema import Config, flatten
-from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
     from softmax_lab.core.training import StackPlan
+    from softmax_lab.data.dataset import Dataset
     from softmax_lab.fusion.worker import FusedWorker
 
 __all__ = ["fusion_groups", "group_plan", "start_worker"]
-
-log = logging.getLogger(__name__)
 
 # the keys in which the jobs of a group may differ: each job reads its own step size's block of
 # the stack for its own epochs (``resume`` does not change what a job computes)
@@ -61,26 +58,17 @@ def group_plan(group: Sequence[int], configs: Sequence[Config]) -> StackPlan:
     )
 
 
-def start_worker(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
-    """Start training a group in a child process; None when it cannot start (its jobs then
-    report why, e.g. missing data, when they are opened, and train in this process)."""
-    from softmax_lab.data.sources import load_configured
+def start_worker(group: Sequence[int], configs: Sequence[Config], data: Dataset) -> FusedWorker:
+    """Start training a group on its ``data`` (the first job's ``dataset``, loaded) in a child
+    process, with the group's shared batch size, shuffling and seed (the first job's)."""
     from softmax_lab.fusion.worker import FusedWorker
 
     first = configs[group[0]]
-    try:
-        with phase("data"):
-            data = load_configured(first.dataset)  # memoised: the jobs' runs reuse it
-        worker = FusedWorker(
-            data,
-            group_plan(group, configs),
-            batch_size=first.optim.batch_size,
-            shuffle=first.optim.shuffle,
-            seed=first.seed,
-            name=f"fused group of jobs {group[0]}..{group[-1]}",
-        )
-    except Exception as e:
-        log.debug("group of jobs %s not started in a child process: %s", list(group), e)
-        return None
-    mark("training_start")
-    return worker
+    return FusedWorker(
+        data,
+        group_plan(group, configs),
+        batch_size=first.optim.batch_size,
+        shuffle=first.optim.shuffle,
+        seed=first.seed,
+        name=f"fused group of jobs {group[0]}..{group[-1]}",
+    )
