@@ -51,7 +51,7 @@ class EpochMetrics:
     train_error: float
     test_loss: float
     test_error: float
-    seconds: float  # wall time of the epoch: its SGD steps plus both evaluations
+    seconds: float  # wall time of the epoch (SGD and both evaluations) / the blocks trained
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
