@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import pytest
 import yaml
 from helpers.cli import METRICS, cli
 
+from softmax_lab.cli.launcher import start_group
+from softmax_lab.config.schema import Config, DatasetConfig, OptimConfig
+from softmax_lab.runs import timings
 from softmax_lab.tracking import reading, run_lookup
 
 # two batch sizes: two fused groups, trained side by side in two child processes
@@ -193,3 +197,27 @@ def test_groups_start_training_before_the_store_is_open_unless_told_not_to(
     # first_job: the store, experiment and parent run exist and the launcher takes over
     assert (at["training_start"] < at["first_job"]) is prestart
     assert len(reading.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "f")) == 2
+
+
+def _group_configs(path: Path | None) -> list[Config]:
+    dataset = DatasetConfig(name="idx", path=str(path)) if path else DatasetConfig()
+    return [Config(dataset=dataset, optim=OptimConfig(lr=lr, epochs=1)) for lr in (0.1, 0.2)]
+
+
+def test_start_group_loads_the_data_and_marks_the_training_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timings, "_totals", defaultdict(float))
+    monkeypatch.setattr(timings, "_marks", {})
+    worker = start_group([0, 1], _group_configs(None))
+    assert worker is not None
+    worker.stop()
+    assert timings.totals()["data"] > 0 and "training_start" in timings._marks
+
+
+def test_start_group_gives_none_when_the_data_cannot_be_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timings, "_marks", {})
+    assert start_group([0, 1], _group_configs(tmp_path / "missing")) is None  # the jobs report it
+    assert "training_start" not in timings._marks

@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 
 from softmax_lab.core.loss import confusion_matrix
-from softmax_lab.core.model import SoftmaxRegression, TwoLayerNet
+from softmax_lab.core.model import Hypothesis, SoftmaxRegression, TwoLayerNet
+from softmax_lab.core.optim import batch_order, sgd_epoch
 from softmax_lab.core.textbook import evaluate as textbook_evaluate
-from softmax_lab.core.training import DivergenceError, EpochMetrics, evaluate, seeded_rngs, train
+from softmax_lab.core.training import (
+    DivergenceError,
+    EpochMetrics,
+    StackPlan,
+    TrainResult,
+    evaluate,
+    seeded_rngs,
+    train,
+    train_stack,
+)
 
 
 def _blobs(m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,3 +140,112 @@ def test_evaluate_of_zero_theta_is_log_k_and_chance_error(split) -> None:
     loss, err = evaluate(SoftmaxRegression(30, 10), split[0], split[1])
     assert loss == pytest.approx(np.log(10))
     assert err == pytest.approx(np.mean(split[1] != 0))
+
+
+def _net(model: str, seed: int = 0) -> Hypothesis:
+    if model == "softmax":
+        return SoftmaxRegression(30, 10)
+    return TwoLayerNet(30, 10, hidden_dim=32, rng=seeded_rngs(seed)[0])
+
+
+def _strip(history: list[EpochMetrics]) -> list[tuple[float, ...]]:
+    """Everything but the wall time."""
+    return [(m.epoch, m.train_loss, m.train_error, m.test_loss, m.test_error) for m in history]
+
+
+@pytest.mark.parametrize("model", ["softmax", "mlp"])
+@pytest.mark.parametrize("batch_size", [64, 37])
+def test_one_step_size_steps_bit_for_bit_as_a_vector_of_one(split, model: str, batch_size) -> None:
+    """What lets the loop give a stack of one block sgd_epoch's faster scalar path."""
+    X, y = split[0], split[1]
+    nets, rngs = [_net(model), _net(model)], [np.random.default_rng(5), np.random.default_rng(5)]
+    for _ in range(2):
+        for net, lr, rng in zip(nets, (0.1, np.array([0.1], np.float32)), rngs, strict=True):
+            order = batch_order(X.shape[0], shuffle=True, rng=rng)
+            sgd_epoch(net, X, y, lr=lr, batch_size=batch_size, order=order)
+    for name in nets[0].params:
+        assert nets[0].params[name].tobytes() == nets[1].params[name].tobytes()
+
+
+@pytest.mark.parametrize("model", ["softmax", "mlp"])
+def test_jobs_of_one_block_take_bit_for_bit_prefixes_of_it(split, model: str) -> None:
+    """Jobs reading one block each get exactly what training alone for their epochs gives."""
+    job_epochs = (4, 1, 2)
+    plan = StackPlan((0.1,), (4,), (0, 0, 0), job_epochs)
+    stacked = train_stack(
+        _net(model), *split, plan, batch_size=64, shuffle=True, rng=seeded_rngs(3)[1]
+    )
+    for epochs, got in zip(job_epochs, stacked, strict=True):
+        alone = train(
+            _net(model),
+            *split,
+            lr=0.1,
+            batch_size=64,
+            epochs=epochs,
+            shuffle=True,
+            rng=seeded_rngs(3)[1],
+        )
+        assert got.error is None and got.params.keys() == alone.params.keys()
+        for name, array in alone.params.items():
+            assert got.params[name].tobytes() == array.tobytes()
+        assert _strip(got.history) == _strip(alone.history)
+        assert got.test_confusion is not None and alone.test_confusion is not None
+        np.testing.assert_array_equal(got.test_confusion, alone.test_confusion)
+
+
+def test_block_c_owns_columns_c_k_to_c_plus_1_k(split) -> None:
+    model = SoftmaxRegression(30, 3 * 10)
+    plan = StackPlan((0.05, 0.1, 0.5), (2, 2, 2), (2, 0, 1), (2, 2, 2))
+    results = train_stack(model, *split, plan, batch_size=64)
+    theta = model.params["theta"]  # (30, 30): no block left before the end, so no narrower copy
+    for j, c in enumerate(plan.column):
+        np.testing.assert_array_equal(results[j].params["theta"], theta[:, c * 10 : (c + 1) * 10])
+
+
+def test_a_job_is_handed_over_as_soon_as_its_epochs_end(split) -> None:
+    events: list[tuple[str, int, int]] = []
+
+    def on_job_end(j: int, r: TrainResult) -> None:
+        events.append(("end", j, len(r.history)))
+
+    train_stack(
+        SoftmaxRegression(30, 20),
+        *split,
+        StackPlan((0.1, 0.2), (2, 3), (0, 1, 0), (1, 3, 2)),
+        batch_size=100,
+        on_epoch=lambda j, m: events.append(("epoch", j, m.epoch)),
+        on_job_end=on_job_end,
+    )
+    assert events == [
+        ("epoch", 0, 1),
+        ("end", 0, 1),
+        ("epoch", 2, 1),
+        ("epoch", 1, 1),
+        ("epoch", 2, 2),
+        ("end", 2, 2),
+        ("epoch", 1, 2),
+        ("epoch", 1, 3),
+        ("end", 1, 3),
+    ]
+
+
+def test_plan_rejects_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="a plan needs epochs per block and per job, and a job"):
+        StackPlan((0.1, 0.2), (3,), (0,), (3,))
+
+
+def test_plan_rejects_a_job_reading_no_block() -> None:
+    with pytest.raises(ValueError, match="each job must read a block"):
+        StackPlan((0.1,), (3,), (1,), (3,))
+
+
+def test_plan_rejects_a_block_training_longer_than_its_longest_job() -> None:
+    with pytest.raises(ValueError, match="each block train for its longest job's epochs"):
+        StackPlan((0.1, 0.2), (3, 5), (0, 1), (3, 4))
+
+
+def test_only_softmax_regression_stacks(split) -> None:
+    with pytest.raises(TypeError, match="only softmax regression stacks blocks, got TwoLayerNet"):
+        train_stack(
+            _net("mlp"), *split, StackPlan((0.1, 0.2), (1, 1), (0, 1), (1, 1)), batch_size=10
+        )

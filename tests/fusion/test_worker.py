@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from softmax_lab.core.training import DivergenceError, EpochMetrics, seeded_rngs
+from softmax_lab.core.training import DivergenceError, EpochMetrics, TrainResult
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.data.sources import load_dataset
-from softmax_lab.fusion.stacked import FusedJobResult, plan_fused, train_fused
+from softmax_lab.fusion.stacked import plan_fused, train_group
 from softmax_lab.fusion.worker import NICENESS, FusedWorker, WorkerError
 
 
@@ -28,9 +28,9 @@ def digits() -> Dataset:
 
 def _collect(
     worker: FusedWorker,
-) -> tuple[dict[int, list[EpochMetrics]], dict[int, FusedJobResult]]:
+) -> tuple[dict[int, list[EpochMetrics]], dict[int, TrainResult]]:
     epochs: dict[int, list[EpochMetrics]] = {}
-    ended: dict[int, FusedJobResult] = {}
+    ended: dict[int, TrainResult] = {}
     for j, event in worker.events():
         if isinstance(event, EpochMetrics):
             assert j not in ended, "an epoch came after its job had ended"
@@ -56,25 +56,15 @@ def test_worker_trains_bit_for_bit_as_in_process(digits: Dataset) -> None:
     worker = FusedWorker(digits, plan, batch_size=50, shuffle=True, seed=3)
     epochs, ended = _collect(worker)
     with threadpool_limits(limits=1, user_api="blas"):  # as the child, and a sweep, train
-        here = train_fused(
-            digits.X_train,
-            digits.y_train,
-            digits.X_test,
-            digits.y_test,
-            plan,
-            batch_size=50,
-            n_classes=10,
-            shuffle=True,
-            rng=seeded_rngs(3)[1],
-        )
+        here = train_group(digits, plan, batch_size=50, shuffle=True, seed=3)
     assert sorted(ended) == [0, 1, 2, 3]
     assert worker.finished_at is not None and worker.finished_at <= time.perf_counter()
     for j, mine in enumerate(here):
         theirs = ended[j]
-        assert theirs.error is None and theirs.theta is not None and mine.theta is not None
-        assert theirs.theta.tobytes() == mine.theta.tobytes()
-        assert theirs.confusion is not None and mine.confusion is not None
-        assert (theirs.confusion == mine.confusion).all()
+        assert theirs.error is None and "theta" in theirs.params and "theta" in mine.params
+        assert theirs.params["theta"].tobytes() == mine.params["theta"].tobytes()
+        assert theirs.test_confusion is not None and mine.test_confusion is not None
+        assert (theirs.test_confusion == mine.test_confusion).all()
         assert _strip(theirs.history) == _strip(mine.history) == _strip(epochs[j])
         assert len(theirs.history) == plan.job_epochs[j]
 

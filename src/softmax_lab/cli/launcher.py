@@ -2,7 +2,7 @@
 
 Jobs of softmax regression that agree on everything but step size and epochs (dataset,
 batch size, shuffling, seed, tracking) form a group. A group is trained once by
-``fusion.stacked.train_fused``, yet every job still gets Hydra's own output directory and
+``fusion.stacked.train_group``, yet every job still gets Hydra's own output directory and
 its own MLflow run, with the same params, metrics and artifacts a separate run would have,
 plus the tags ``sl.fused`` and ``sl.fused_group``. Any other job runs alone, exactly as under
 ``hydra/launcher=basic``.
@@ -34,16 +34,33 @@ from softmax_lab.cli.hydra_app import report_outcome
 from softmax_lab.cli.hydra_job import run_job_light
 from softmax_lab.config.schema import Config
 from softmax_lab.fusion.groups import fusion_groups, group_plan, start_worker
-from softmax_lab.runs.timings import phase
+from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
-    from softmax_lab.fusion.stacked import FusedPlan
+    from softmax_lab.core.training import StackPlan
     from softmax_lab.fusion.worker import FusedWorker
     from softmax_lab.runs.job import JobOutcome, OpenJob
 
-__all__ = ["FusedLauncher", "FusedLauncherConf"]
+__all__ = ["FusedLauncher", "FusedLauncherConf", "start_group"]
 
 log = logging.getLogger(__name__)
+
+
+def start_group(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
+    """Load a group's data (timed as ``data``) and start training it in a child process
+    (marked ``training_start``); None when it cannot start (its jobs then report why, e.g.
+    missing data, when they are opened, and train in this process)."""
+    from softmax_lab.data.sources import load_configured
+
+    try:
+        with phase("data"):
+            data = load_configured(configs[group[0]].dataset)  # memoised: the runs reuse it
+        worker = start_worker(group, configs, data)
+    except Exception as e:
+        log.debug("group of jobs %s not started in a child process: %s", list(group), e)
+        return None
+    mark("training_start")
+    return worker
 
 
 @dataclass
@@ -74,7 +91,7 @@ class FusedLauncher(Launcher):
             return
         for group in fusion_groups(configs):
             if len(group) > 1:
-                worker = start_worker(group, configs)
+                worker = start_group(group, configs)
                 if worker is not None:
                     self._prestarted[tuple(group)] = worker
 
@@ -187,7 +204,7 @@ class FusedLauncher(Launcher):
             return worker
         if worker is not None:  # not what it was started for (cannot happen in a sweep)
             worker.stop()
-        return start_worker(group, configs)
+        return start_group(group, configs)
 
     def _run_groups(
         self,
@@ -243,6 +260,6 @@ class _OpenGroup:
     """A fused group whose runs are open: what its thread trains."""
 
     group_id: str
-    plan: FusedPlan
+    plan: StackPlan
     jobs: dict[int, OpenJob]  # plan job index → open job, for the jobs that started
     group: list[int]  # sweep job index of each plan job

@@ -1,4 +1,15 @@
-"""The training loop: E epochs of SGD, evaluating train and test loss and error after each one."""
+"""The training loop: E epochs of SGD, evaluating train and test loss and error after each one.
+
+The loop (``train_stack``) trains a *stack* of K models side by side, as K column blocks of one
+parameter θ ∈ R^{n×(K·k)}: block c owns columns ``c*k:(c+1)*k`` of θ and of the logits Xθ, and
+has its own step size and number of epochs. Jobs read blocks: several jobs may read one block
+(same step size, same trajectory), each taking its own epochs' prefix of the block's history.
+A block leaves the stack when its epochs are done or when it diverges (its jobs fail, the
+others go on), so later GEMMs are narrower. ``StackPlan`` says which block is which.
+
+``train`` is the one-job, one-block case, for any hypothesis (the two-layer net never stacks):
+its block is the whole model. ``softmax_lab.fusion`` decides which jobs of a sweep share a stack.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +22,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from softmax_lab.core.loss import classification_error, confusion_matrix, softmax_loss
-from softmax_lab.core.model import Hypothesis
+from softmax_lab.core.model import Hypothesis, SoftmaxRegression
 from softmax_lab.core.optim import batch_order, sgd_epoch
 from softmax_lab.errors import TrainingError
 
 __all__ = [
     "DivergenceError",
     "EpochMetrics",
+    "StackPlan",
     "TrainResult",
     "evaluate",
     "evaluate_groups",
     "seeded_rngs",
     "train",
+    "train_stack",
 ]
 
+F32 = NDArray[np.float32]
 EVAL_CHUNK = 8192  # rows per forward pass during evaluation: bounds the (rows, h) activations
 
 
@@ -37,20 +51,10 @@ class EpochMetrics:
     train_error: float
     test_loss: float
     test_error: float
-    seconds: float  # wall time of the epoch: its SGD steps plus both evaluations
+    seconds: float  # wall time of the epoch (SGD and both evaluations) / the blocks trained
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """The trained parameters (copies), one ``EpochMetrics`` per epoch, and the test set's
-    confusion matrix (k, k) after the last epoch (``None`` when not measured)."""
-
-    params: dict[str, NDArray[np.float32]]
-    history: list[EpochMetrics]
-    test_confusion: NDArray[np.int64] | None = None
 
 
 class DivergenceError(TrainingError):
@@ -62,6 +66,66 @@ class DivergenceError(TrainingError):
             f"(train loss {loss}); try a smaller optim.lr"
         )
         self.epoch, self.lr, self.loss, self.history = epoch, lr, loss, history
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One job's result: its trained parameters (copies), one ``EpochMetrics`` per epoch, and
+    the test set's confusion matrix (k, k) after its last epoch (``None`` when not measured);
+    or, when its block diverged, ``error``, with the epochs before it and no parameters."""
+
+    params: dict[str, NDArray[np.float32]]
+    history: list[EpochMetrics]
+    test_confusion: NDArray[np.int64] | None = None
+    error: DivergenceError | None = None
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """What a stack trains: block c steps with ``lrs[c]`` for ``epochs[c]`` epochs, and job j
+    reads block ``column[j]`` for its first ``job_epochs[j]`` epochs.
+
+    Stacking K blocks makes each minibatch one wide GEMM (n×K·k) instead of K skinny (n×k)
+    ones. A block trains as long as its longest job: ``epochs[c]`` is the most epochs any of
+    its jobs asks for, so every block has a job.
+
+    Raises
+    ------
+    ValueError
+        When the lengths disagree, a step size is not > 0, a job asks for no epoch, a job reads
+        no block, or a block's epochs are not its longest job's.
+    """
+
+    lrs: tuple[float, ...]  # per block
+    epochs: tuple[int, ...]  # per block
+    column: tuple[int, ...]  # per job
+    job_epochs: tuple[int, ...]  # per job
+
+    def __post_init__(self) -> None:
+        blocks = len(self.lrs)
+        if len(self.epochs) != blocks or len(self.job_epochs) != len(self.column) or not blocks:
+            raise ValueError(f"a plan needs epochs per block and per job, and a job; got {self}")
+        for lr in self.lrs:
+            if not lr > 0:
+                raise ValueError(f"lr must be > 0, got {lr}")
+        for e in self.job_epochs:
+            if e < 1:
+                raise ValueError(f"epochs must be >= 1, got {e}")
+        jobs = list(zip(self.column, self.job_epochs, strict=True))
+        longest = tuple(max((e for c, e in jobs if c == b), default=0) for b in range(blocks))
+        if not all(0 <= c < blocks for c in self.column) or longest != tuple(self.epochs):
+            raise ValueError(
+                f"each job must read a block, and each block train for its longest job's "
+                f"epochs; got {self}"
+            )
+
+    def describe(self, j: int) -> str:
+        """A compact, exact record of the plan and job j's place in it (a run tag; read back by
+        ``softmax_lab.fusion.stacked.replay_plan``)."""
+        return (
+            f"column={self.column[j]} lrs={','.join(repr(v) for v in self.lrs)} "
+            f"epochs={','.join(map(str, self.epochs))}"
+        )
 
 
 def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -121,6 +185,141 @@ def evaluate(
     return float(loss[0]), float(err[0])
 
 
+def _block(params: dict[str, F32], i: int, blocks: int) -> dict[str, F32]:
+    """Block i's parameters, as views: in a stack of one block every parameter of the model,
+    else θ's columns ``i*k:(i+1)*k``."""
+    if blocks == 1:
+        return params
+    theta = params["theta"]
+    return {"theta": theta.reshape(theta.shape[0], blocks, -1)[:, i]}  # (n, k)
+
+
+def _narrowed(model: Hypothesis, keep: list[int], blocks: int) -> SoftmaxRegression:
+    """A new stack of the blocks ``keep`` of ``model`` (a stack of ``blocks``), θ copied."""
+    theta = model.params["theta"]
+    n, width = theta.shape
+    narrower = SoftmaxRegression(n, width // blocks * len(keep))
+    narrower.params["theta"][:] = theta.reshape(n, blocks, -1)[:, keep].reshape(n, -1)
+    return narrower
+
+
+def train_stack(
+    model: Hypothesis,
+    X_train: NDArray[np.float32],
+    y_train: NDArray[np.integer],
+    X_test: NDArray[np.float32],
+    y_test: NDArray[np.integer],
+    plan: StackPlan,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    rng: np.random.Generator | None = None,
+    on_epoch: Callable[[int, EpochMetrics], None] | None = None,
+    on_job_end: Callable[[int, TrainResult], None] | None = None,
+) -> list[TrainResult]:
+    """Train every block of ``plan`` by minibatch SGD, evaluating it after every epoch.
+
+    Parameters
+    ----------
+    model : Hypothesis
+        The stack, trained in place: its logits have K·k columns for K = ``len(plan.lrs)``
+        blocks. With K > 1 it is a ``SoftmaxRegression`` (only θ splits into column blocks),
+        e.g. zeros ``SoftmaxRegression(n, K * k)``, replaced by narrower copies as blocks leave.
+    X_train, X_test : ndarray of shape (m, n), float32
+    y_train, y_test : ndarray of shape (m,), integer
+    plan : StackPlan
+    batch_size : int
+        B >= 1, shared by every block.
+    shuffle : bool
+        Draw a new example order each epoch from ``rng``; ``False`` (the reference) keeps order.
+    rng : numpy.random.Generator, optional
+        Needed when ``shuffle`` is true.
+    on_epoch : callable, optional
+        ``on_epoch(j, metrics)`` after each of job j's epochs, right after it is measured (e.g.
+        to log it as training goes).
+    on_job_end : callable, optional
+        ``on_job_end(j, result)`` once job j's result is final (after its last epoch, or when
+        its block diverged), while the longer jobs train on.
+
+    Returns
+    -------
+    list of TrainResult
+        One per job: its block's parameters after its own last epoch (every parameter for a
+        stack of one block, else ``theta`` of shape (n, k)), its epochs and its test confusion
+        then; or its block's ``DivergenceError``. ``EpochMetrics.seconds`` is the epoch's wall
+        time divided by the blocks trained in it: each block's share of the shared work.
+    """
+    if len(plan.lrs) > 1 and not isinstance(model, SoftmaxRegression):
+        raise TypeError(f"only softmax regression stacks blocks, got {type(model).__name__}")
+    if model.n_classes % len(plan.lrs):
+        raise ValueError(f"{len(plan.lrs)} blocks need K·k logits, got {model.n_classes}")
+    k = model.n_classes // len(plan.lrs)
+    jobs_of = [[j for j, c in enumerate(plan.column) if c == b] for b in range(len(plan.lrs))]
+    history: list[list[EpochMetrics]] = [[] for _ in plan.column]  # per job
+    ended: dict[int, TrainResult] = {}
+    active = list(range(len(plan.lrs)))  # blocks still in the stack, in stack order
+    for epoch in range(1, max(plan.epochs) + 1):
+        t0, K = time.perf_counter(), len(active)
+        # one step size per block; a stack of one takes sgd_epoch's scalar path, bit for bit
+        # what a (1,) vector gives (tested) and a few % faster on small batches
+        lr = plan.lrs[active[0]] if K == 1 else np.array([plan.lrs[b] for b in active], np.float32)
+        # a diverging block overflows, which the finite check reports
+        with np.errstate(over="ignore", invalid="ignore"):
+            # batch order, then one pass of SGD over the whole stack
+            order = batch_order(X_train.shape[0], shuffle=shuffle, rng=rng)
+            sgd_epoch(model, X_train, y_train, lr=lr, batch_size=batch_size, order=order)
+            # evaluate every block on the full train and test sets; the test confusion is
+            # counted only in an epoch where a job ends (the one its picture shows)
+            train_loss, train_err = evaluate_groups(model, X_train, y_train, groups=K)
+            confusion = np.zeros((K, k, k), dtype=np.int64)
+            count = confusion if epoch in plan.job_epochs else None
+            test_loss, test_err = evaluate_groups(model, X_test, y_test, groups=K, confusion=count)
+        seconds = (time.perf_counter() - t0) / K  # each block's share of the epoch
+        keep = []
+        for i, b in enumerate(active):
+            params = _block(model.params, i, K)
+            # finite check: a diverged block fails its own jobs, the others go on
+            finite = all(np.isfinite(p).all() for p in params.values()) and (
+                math.isfinite(train_loss[i]) and math.isfinite(test_loss[i])
+            )
+            m = EpochMetrics(
+                epoch,
+                float(train_loss[i]),
+                float(train_err[i]),
+                float(test_loss[i]),
+                float(test_err[i]),
+                seconds,
+            )
+            for j in jobs_of[b]:
+                if epoch > plan.job_epochs[j]:
+                    continue  # this job has taken its prefix of the block
+                # metrics: the job's history, and its result once final
+                if not finite:
+                    error = DivergenceError(
+                        epoch=epoch, lr=plan.lrs[b], loss=m.train_loss, history=history[j]
+                    )
+                    ended[j] = TrainResult({}, history[j], None, error)
+                else:
+                    history[j].append(m)
+                    if epoch == plan.job_epochs[j]:
+                        copies = {name: p.copy() for name, p in params.items()}
+                        ended[j] = TrainResult(copies, history[j], confusion[i].copy())
+                # hand them to the caller (tracking, progress bar) as they come
+                if finite and on_epoch is not None:
+                    on_epoch(j, m)
+                if j in ended and on_job_end is not None:
+                    on_job_end(j, ended[j])
+            if finite and epoch < plan.epochs[b]:
+                keep.append(i)
+        # leave the stack: blocks that are done or diverged; later GEMMs are narrower
+        if len(keep) < K:
+            active = [active[i] for i in keep]
+            if not active:
+                break
+            model = _narrowed(model, keep, K)
+    return [ended[j] for j in range(len(plan.column))]
+
+
 def train(
     model: Hypothesis,
     X_train: NDArray[np.float32],
@@ -135,7 +334,8 @@ def train(
     rng: np.random.Generator | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` by minibatch SGD and evaluate it after every epoch.
+    """Train ``model`` by minibatch SGD and evaluate it after every epoch: ``train_stack`` with
+    one job and one block, the whole model.
 
     Parameters
     ----------
@@ -161,37 +361,24 @@ def train(
     DivergenceError
         When a loss or parameter becomes non-finite; ``on_epoch`` has seen every finite epoch.
     """
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    history: list[EpochMetrics] = []
-    confusion = None
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        # SGD over the batches; a diverging run overflows, which the finiteness check reports
-        with np.errstate(over="ignore", invalid="ignore"):
-            order = batch_order(X_train.shape[0], shuffle=shuffle, rng=rng)
-            sgd_epoch(model, X_train, y_train, lr=lr, batch_size=batch_size, order=order)
-            # evaluate on the full train and test sets (the test confusion after the last epoch)
-            train_loss, train_err = evaluate(model, X_train, y_train)
-            if epoch == epochs:
-                confusion = np.zeros((1, model.n_classes, model.n_classes), dtype=np.int64)
-            loss, err = evaluate_groups(model, X_test, y_test, confusion=confusion)
-            test_loss, test_err = float(loss[0]), float(err[0])
-        # stop on divergence instead of returning NaNs
-        finite = all(np.isfinite(p).all() for p in model.params.values())
-        if not (finite and math.isfinite(train_loss) and math.isfinite(test_loss)):
-            raise DivergenceError(epoch=epoch, lr=lr, loss=train_loss, history=history)
-        record = EpochMetrics(
-            epoch, train_loss, train_err, test_loss, test_err, time.perf_counter() - t0
-        )
-        history.append(record)
-        # log: hand the epoch to the caller (tracking, progress bar)
+
+    def each_epoch(_: int, m: EpochMetrics) -> None:
         if on_epoch is not None:
-            on_epoch(record)
-    return TrainResult(
-        {k: v.copy() for k, v in model.params.items()},
-        history,
-        None if confusion is None else confusion[0],
+            on_epoch(m)
+
+    plan = StackPlan((lr,), (epochs,), (0,), (epochs,))
+    (result,) = train_stack(
+        model,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        plan,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        rng=rng,
+        on_epoch=each_epoch,
     )
+    if result.error is not None:
+        raise result.error
+    return result

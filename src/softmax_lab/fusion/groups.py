@@ -1,44 +1,40 @@
 """Which jobs of a sweep can be fused, and starting a fused group's training.
 
-Jobs of softmax regression that agree on everything but step size and epochs (dataset, batch
-size, shuffling, seed, tracking) form a group; ``group_plan`` stacks its step sizes and
-``start_worker`` trains it in a child process (``softmax_lab.fusion.worker``).
+Jobs of softmax regression whose configs agree on every key but step size and epochs (and
+``resume``, which only says whether to skip finished jobs) form a group; ``group_plan`` stacks
+their step sizes and ``start_worker`` trains the group in a child process
+(``softmax_lab.fusion.worker``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from softmax_lab.config.schema import Config
-from softmax_lab.runs.timings import mark, phase
+from softmax_lab.config.schema import Config, flatten
 
 if TYPE_CHECKING:
-    from softmax_lab.fusion.stacked import FusedPlan
+    from softmax_lab.core.training import StackPlan
+    from softmax_lab.data.dataset import Dataset
     from softmax_lab.fusion.worker import FusedWorker
 
 __all__ = ["fusion_groups", "group_plan", "start_worker"]
 
-log = logging.getLogger(__name__)
+# the keys in which the jobs of a group may differ: each job reads its own step size's block of
+# the stack for its own epochs (``resume`` does not change what a job computes)
+_MAY_DIFFER = ("optim.lr", "optim.epochs", "resume")
 
 
-def _fusion_key(cfg: Config) -> tuple[Any, ...] | None:
-    """What jobs must share to be trained side by side; ``None``: this job runs alone."""
+def _fusion_key(cfg: Config) -> tuple[tuple[str, Any], ...] | None:
+    """What jobs must share to be trained side by side: every other key of the config,
+    ``tracking`` included (a group's runs are recorded together); ``None``: this job runs
+    alone. Derived from the whole config, so a key added later keeps jobs apart."""
     if cfg.model.name != "softmax":
         return None
-    d, o, t = cfg.dataset, cfg.optim, cfg.tracking
-    return (
-        d.name,
-        d.path,
-        d.cache_dir,
-        d.split_seed,
-        o.batch_size,
-        o.shuffle,
-        cfg.seed,
-        t.uri,
-        t.experiment,
-    )
+    # flatten leaves tracking out (not part of what a run is), but a group's runs share it
+    keys = {**flatten(cfg), **{f"tracking.{k}": v for k, v in asdict(cfg.tracking).items()}}
+    return tuple((k, v) for k, v in keys.items() if k not in _MAY_DIFFER)
 
 
 def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
@@ -53,7 +49,7 @@ def fusion_groups(configs: Sequence[Config]) -> list[list[int]]:
     return list(groups.values())
 
 
-def group_plan(group: Sequence[int], configs: Sequence[Config]) -> FusedPlan:
+def group_plan(group: Sequence[int], configs: Sequence[Config]) -> StackPlan:
     """The plan of a whole group, in group order: plan job j is sweep job ``group[j]``."""
     from softmax_lab.fusion.stacked import plan_fused
 
@@ -62,26 +58,17 @@ def group_plan(group: Sequence[int], configs: Sequence[Config]) -> FusedPlan:
     )
 
 
-def start_worker(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
-    """Start training a group in a child process; None when it cannot start (its jobs then
-    report why, e.g. missing data, when they are opened, and train in this process)."""
-    from softmax_lab.data.sources import load_configured
+def start_worker(group: Sequence[int], configs: Sequence[Config], data: Dataset) -> FusedWorker:
+    """Start training a group on its ``data`` (the first job's ``dataset``, loaded) in a child
+    process, with the group's shared batch size, shuffling and seed (the first job's)."""
     from softmax_lab.fusion.worker import FusedWorker
 
     first = configs[group[0]]
-    try:
-        with phase("data"):
-            data = load_configured(first.dataset)  # memoised: the jobs' runs reuse it
-        worker = FusedWorker(
-            data,
-            group_plan(group, configs),
-            batch_size=first.optim.batch_size,
-            shuffle=first.optim.shuffle,
-            seed=first.seed,
-            name=f"fused group of jobs {group[0]}..{group[-1]}",
-        )
-    except Exception as e:
-        log.debug("group of jobs %s not started in a child process: %s", list(group), e)
-        return None
-    mark("training_start")
-    return worker
+    return FusedWorker(
+        data,
+        group_plan(group, configs),
+        batch_size=first.optim.batch_size,
+        shuffle=first.optim.shuffle,
+        seed=first.seed,
+        name=f"fused group of jobs {group[0]}..{group[-1]}",
+    )

@@ -7,7 +7,7 @@ that work for the GIL; trained in forked children, they use the cores while the 
 and logs, and no two groups share a GIL.
 
 ``FusedWorker(...)`` forks at once (the child shares the parent's float32 data copy-on-write and
-only reads it) and runs ``fusion.stacked.train_fused`` there, with one BLAS thread, exactly
+only reads it) and runs ``fusion.stacked.train_group`` there, with one BLAS thread, exactly
 as the parent would: the numbers are bit for bit those of training in-process. ``events()``
 yields each job's epochs and final result in the order the child produced them.
 
@@ -32,9 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from softmax_lab.core.training import DivergenceError, EpochMetrics
+from softmax_lab.core.training import DivergenceError, EpochMetrics, StackPlan, TrainResult
 from softmax_lab.errors import TrainingError
-from softmax_lab.fusion.stacked import FusedJobResult, FusedPlan
 
 if TYPE_CHECKING:
     from softmax_lab.data.dataset import Dataset
@@ -58,8 +57,8 @@ class WorkerError(TrainingError):
 class _Ended:
     """A job's final result as sent by the child (exceptions travel as plain fields)."""
 
+    params: dict[str, Any]
     history: list[EpochMetrics]
-    theta: Any
     confusion: Any
     diverged: tuple[int, float, float] | None  # (epoch, lr, loss) of a divergence
 
@@ -71,7 +70,7 @@ class FusedWorker:
     ----------
     data : Dataset
         Its float32 arrays are shared with the child, not copied.
-    plan : FusedPlan
+    plan : StackPlan
     batch_size, shuffle, seed :
         The group's shared optimiser settings (shuffling draws from ``seed``'s generator).
     name : str
@@ -84,7 +83,7 @@ class FusedWorker:
     def __init__(
         self,
         data: Dataset,
-        plan: FusedPlan,
+        plan: StackPlan,
         *,
         batch_size: int,
         shuffle: bool,
@@ -118,8 +117,8 @@ class FusedWorker:
 
     def events(
         self, stop: threading.Event | None = None
-    ) -> Iterator[tuple[int, EpochMetrics | FusedJobResult]]:
-        """``(j, EpochMetrics)`` after each of job j's epochs, ``(j, FusedJobResult)`` when
+    ) -> Iterator[tuple[int, EpochMetrics | TrainResult]]:
+        """``(j, EpochMetrics)`` after each of job j's epochs, ``(j, TrainResult)`` when
         job j has ended, in the child's order, until the group is done.
 
         Raises
@@ -163,12 +162,12 @@ class FusedWorker:
         self._queue.close()
 
 
-def _result(ended: _Ended) -> FusedJobResult:
+def _result(ended: _Ended) -> TrainResult:
     error = None
     if ended.diverged is not None:
         epoch, lr, loss = ended.diverged
         error = DivergenceError(epoch=epoch, lr=lr, loss=loss, history=ended.history)
-    return FusedJobResult(ended.history, ended.theta, ended.confusion, error)
+    return TrainResult(ended.params, ended.history, ended.confusion, error)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -185,7 +184,7 @@ def _die_with_parent(parent_pid: int) -> None:
 def _child(
     out: mpq.Queue[tuple[str, int, Any]],
     data: Dataset,
-    plan: FusedPlan,
+    plan: StackPlan,
     batch_size: int,
     shuffle: bool,
     seed: int,
@@ -206,9 +205,9 @@ def _child(
             os._exit(1)
         out.put(("epoch", j, m))
 
-    def on_job_end(j: int, r: FusedJobResult) -> None:
+    def on_job_end(j: int, r: TrainResult) -> None:
         diverged = None if r.error is None else (r.error.epoch, r.error.lr, r.error.loss)
-        out.put(("end", j, _Ended(r.history, r.theta, r.confusion, diverged)))
+        out.put(("end", j, _Ended(r.params, r.history, r.test_confusion, diverged)))
 
     try:
         with threadpool_limits(limits=1, user_api="blas"):

@@ -1,6 +1,6 @@
 """Fused jobs end to end: a group of open jobs trained as one stack, each closed as it ends.
 
-``fusion.stacked.train_fused`` does the arithmetic; this module connects it to the jobs of
+``fusion.stacked.train_group`` does the arithmetic; this module connects it to the jobs of
 ``softmax_lab.runs.job``: each job's epochs go to its own run as they come, and each job is closed
 (θ, pictures, FINISHED; or FAILED if its block diverged) as soon as its own epochs are done,
 while the longer jobs of the group train on.
@@ -13,8 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from softmax_lab.config.schema import Config
-from softmax_lab.core.training import EpochMetrics, TrainResult
-from softmax_lab.fusion.stacked import FusedJobResult, FusedPlan
+from softmax_lab.core.training import EpochMetrics, StackPlan, TrainResult
 from softmax_lab.runs.job import JobContext, JobOutcome, OpenJob, close_job, open_job
 from softmax_lab.runs.timings import mark, phase
 
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def run_fused(
-    plan: FusedPlan,
+    plan: StackPlan,
     jobs: dict[int, OpenJob],
     *,
     stop: threading.Event | None = None,
@@ -37,7 +36,7 @@ def run_fused(
 
     Parameters
     ----------
-    plan : FusedPlan
+    plan : StackPlan
     jobs : dict
         Plan job index → its open job. They share data, batch size, shuffling and seed (the
         first job's are used). Plan jobs without an open job are trained but not recorded (a
@@ -68,7 +67,7 @@ def run_fused(
         if j in jobs:
             jobs[j].log_epoch(m)
 
-    def on_job_end(j: int, r: FusedJobResult) -> None:
+    def on_job_end(j: int, r: TrainResult) -> None:
         if j in jobs:
             outcomes[j] = _close(jobs[j], r)
 
@@ -108,18 +107,16 @@ def run_fused(
     return outcomes
 
 
-def _close(job: OpenJob, r: FusedJobResult) -> JobOutcome:
+def _close(job: OpenJob, r: TrainResult) -> JobOutcome:
     """Close one job of a group: θ, pictures and FINISHED, or FAILED if its block diverged."""
     from softmax_lab.core.model import SoftmaxRegression
 
     data = job.data
-    if r.error is not None or r.theta is None or data is None:
+    if r.error is not None or data is None:
         return close_job(job, error=r.error)
     model = SoftmaxRegression(data.n_features, data.n_classes)
-    model.params["theta"][:] = r.theta
-    return close_job(
-        job, model=model, result=TrainResult({"theta": r.theta}, r.history, r.confusion)
-    )
+    model.params["theta"][:] = r.params["theta"]
+    return close_job(job, model=model, result=r)
 
 
 def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:
