@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "outputs" / "ui-check"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "outputs" / "ui-check"
 EXPERIMENT = "ui-check"
 LRS = ("0.05", "0.2", "0.5")
 EPOCHS = 3
