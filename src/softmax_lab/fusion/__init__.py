@@ -1,1 +1,13 @@
-"""fusion"""
+"""Fusion: training the jobs of a sweep that differ only in step size and epochs as one stack.
+
+- ``groups``: which jobs fuse (every flattened config key but ``optim.lr``, ``optim.epochs`` and
+  ``resume`` equal, softmax regression only), a group's plan, starting its worker;
+- ``stacked``: a group's plan from its jobs (``plan_fused``), from a run's tag
+  (``replay_plan``), and training it on a data set (``train_group``) through the one training
+  loop, ``core.training.train_stack``;
+- ``worker``: a group trained in a forked child process that streams each job's epochs and
+  result back to the sweep process.
+
+May import: ``config``, ``data``, ``core``, ``errors``, NumPy and the standard library; not
+``tracking`` or ``pictures`` (its siblings), nothing above it, no MLflow or Hydra.
+"""
