@@ -17,6 +17,9 @@ Its modules:
 - ``sweep_curves``: every run of a sweep's curve overlaid (``plot_overlaid_curves``).
 
 Each picture's pixel size depends only on its input's shape, and the same input gives the same
-bytes. What it may import: ``softmax_lab.core`` and the standard library, NumPy, Pillow (and
-pandas, the sweep heatmap's input); never MLflow, Hydra, matplotlib, ``tracking`` or ``runs``.
+bytes.
+
+May import: ``softmax_lab.core``, ``softmax_lab.errors``, the standard library, NumPy, Pillow
+(and pandas, the sweep heatmap's input); never MLflow, Hydra, matplotlib, ``tracking`` or
+``runs``.
 """
