@@ -15,7 +15,7 @@ from softmax_lab.cli.hydra_app import CONF_DIR, register_configs
 from softmax_lab.config.schema import Config, validate
 from softmax_lab.errors import ConfigError
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR.parent / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,7 @@ def test_every_experiment_composes_and_validates(name: str) -> None:
 
 
 def test_experiment_files_start_with_package_global_and_say_their_question() -> None:
-    for path in (CONF_DIR.parent / "experiments").glob("*.yaml"):
+    for path in (CONF_DIR / "experiment").glob("*.yaml"):
         lines = path.read_text().splitlines()
         assert lines[0] == "# @package _global_", path.name
         assert any(line.startswith("# Question:") for line in lines), path.name

@@ -119,7 +119,7 @@ SWEEPS = {
     "a + on a value: Hydra alone": (["+extra=[1,2]", "optim.lr=0.1,0.2"], 2, 2),
     "a dict value: Hydra alone": (["optim={lr:0.3}", "seed=1,2"], 2, 2),
     "a search path: Hydra alone": (
-        [f"hydra.searchpath=[file://{CONF_DIR.parent / 'experiments'}]", "optim.lr=0.1,0.2"],
+        [f"hydra.searchpath=[file://{CONF_DIR / 'experiment'}]", "optim.lr=0.1,0.2"],
         2,
         2,
     ),

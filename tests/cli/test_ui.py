@@ -8,20 +8,17 @@ downloaded browser) through the pages a user would read. Screenshots of every st
 
 from __future__ import annotations
 
-import os
-import signal
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from helpers.servers import clean_env, free_port, wait_until_healthy
+from helpers.servers import clean_env, free_port, stop_group, wait_until_healthy
 
 from softmax_lab.tracking import reading, run_lookup
 
@@ -106,28 +103,6 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> Sweep:
     )
 
 
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """SIGTERM the server's process group (uvicorn workers, job consumers), SIGKILL stragglers."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    with suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=timeout)
-    while time.monotonic() < deadline:  # its children may outlive it by a few seconds
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    proc.wait()
-
-
 @pytest.fixture(scope="module")
 def ui_url(sweep: Sweep) -> Iterator[str]:
     """``softmax-lab ui`` over the sweep's store on a free port; yields its URL once healthy."""
@@ -149,7 +124,7 @@ def ui_url(sweep: Sweep) -> Iterator[str]:
             wait_until_healthy(url, server, log_path.read_text, timeout=90)
             yield url
         finally:
-            _stop_group(server)
+            stop_group(server)
 
 
 @pytest.fixture(scope="module")

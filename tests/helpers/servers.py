@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
+from contextlib import suppress
 
 import pytest
 
@@ -40,3 +42,25 @@ def wait_until_healthy(
         if server.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"{url} did not come up:\n{log()}")
         time.sleep(0.5)
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM the server's process group (uvicorn workers, job consumers), SIGKILL stragglers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=timeout)
+    while time.monotonic() < deadline:  # its children may outlive it by a few seconds
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait()

@@ -1,16 +1,18 @@
 """Hydra finds plugins only under the ``hydra_plugins`` namespace: softmax-lab's live here.
 
 The implementations stay in ``softmax_lab.cli``; Hydra registers a plugin under the module that
-defines the class and accepts only ``hydra_plugins.*``, hence the empty subclasses here.
+defines the class and instantiates sweepers and launchers only from ``hydra_plugins.*``, hence
+the empty subclasses here. Hydra runs every search-path plugin it finds for every app;
+``ExperimentsSearchPath`` acts only on softmax-lab's own config.
 """
 
 from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from softmax_lab.cli import launcher, sweeper
+from softmax_lab.cli import hydra_app, launcher, sweeper
 
-__all__ = ["FusedLauncher", "SoftmaxLabSweeper"]
+__all__ = ["ExperimentsSearchPath", "ExperimentsSource", "FusedLauncher", "SoftmaxLabSweeper"]
 
 
 class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
@@ -19,6 +21,14 @@ class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
 
 class FusedLauncher(launcher.FusedLauncher):
     """``hydra/launcher=fused``: see ``softmax_lab.cli.launcher``."""
+
+
+class ExperimentsSearchPath(hydra_app.ExperimentsSearchPath):
+    """The user's experiments ahead of the packaged ones: see ``softmax_lab.cli.hydra_app``."""
+
+
+class ExperimentsSource(hydra_app.ExperimentsSource):
+    """The ``softmax-lab-experiments://DIR`` config source: see ``softmax_lab.cli.hydra_app``."""
 
 
 ConfigStore.instance().store(

@@ -14,7 +14,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["main", "run"]
+from softmax_lab.errors import InputError
+
+__all__ = ["EXPERIMENTS_ENV", "EXPERIMENTS_OPTION", "main", "run", "split_experiments_dir"]
+
+# where `train`'s +experiment=NAME looks first (softmax_lab.cli.hydra_app.experiments_dir)
+EXPERIMENTS_OPTION = "--experiments-dir"
+EXPERIMENTS_ENV = "SOFTMAX_LAB_EXPERIMENTS"
 
 EPILOG = """\
 examples:
@@ -22,6 +28,8 @@ examples:
   softmax-lab train optim.lr=0.1 dataset=fashion_mnist
   softmax-lab train -m optim.lr=0.05,0.1,0.2 optim.batch_size=50,100
   softmax-lab train -m +experiment=demo               the offline demo sweep
+  softmax-lab train -m +experiment=mine               ./experiments/mine.yaml (yours first)
+  softmax-lab train --experiments-dir DIR -m +experiment=mine
   softmax-lab train --help                            Hydra's help: config groups and keys
   softmax-lab compare --experiment demo --format markdown
   softmax-lab compare --where "optim.lr>0.1" --top 5 --plot
@@ -42,7 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "train",
-        help="run one job, or a sweep with -m (all other arguments go to Hydra)",
+        help="run one job, or a sweep with -m; --experiments-dir DIR (or $"
+        + EXPERIMENTS_ENV
+        + ", else ./experiments) is where +experiment=NAME looks before the packaged "
+        "experiments; all other arguments go to Hydra",
         add_help=False,
     )
     c = sub.add_parser("compare", help="print runs side by side, best first")
@@ -90,6 +101,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def split_experiments_dir(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``train``'s ``--experiments-dir DIR`` (or ``--experiments-dir=DIR``; the last one
+    counts) and the arguments left for Hydra, in their order.
+
+    Raises
+    ------
+    InputError
+        ``--experiments-dir`` is the last argument, with no directory after it.
+    """
+    directory: str | None = None
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == EXPERIMENTS_OPTION:
+            directory = next(args, None)
+            if directory is None:
+                raise InputError(f"{EXPERIMENTS_OPTION} needs a directory after it")
+        elif arg.startswith(EXPERIMENTS_OPTION + "="):
+            directory = arg.partition("=")[2]
+        else:
+            rest.append(arg)
+    return directory, rest
+
+
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so open runs are closed as KILLED, never left RUNNING."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -121,7 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_in and args_in[0] == "train":
         from softmax_lab.cli.hydra_app import run_train
 
-        return run_train(args_in[1:])
+        try:
+            experiments, hydra_args = split_experiments_dir(args_in[1:])
+        except InputError as e:
+            print(f"softmax-lab train: {e}", file=sys.stderr)
+            return 2
+        return run_train(hydra_args, experiments=experiments)
     args = _parser().parse_args(args_in)
     if args.command == "compare":
         from softmax_lab.cli.compare import run_compare

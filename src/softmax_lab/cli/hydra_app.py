@@ -1,33 +1,159 @@
-"""``softmax-lab train``: Hydra composes the config, the task function runs one job."""
+"""``softmax-lab train``: Hydra composes the config, the task function runs one job.
+
+Where Hydra finds the config: the package's ``conf/`` (``CONF_DIR``; in a checkout a link to
+the top-level ``conf/``, whose ``experiment/`` links to ``experiments/``; in a wheel the same
+files, copied). ``+experiment=NAME`` looks first in the user's experiments directory
+(``experiments_dir``: ``--experiments-dir``, else ``$SOFTMAX_LAB_EXPERIMENTS``, else
+``./experiments``), then in the packaged experiments: ``ExperimentsSearchPath`` puts an
+``ExperimentsSource`` over that directory ahead of ``CONF_DIR`` on Hydra's search path (both
+registered in ``hydra_plugins.softmax_lab``).
+"""
 
 from __future__ import annotations
 
+import builtins
+import os
 import sys
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra
+from hydra.core.config_search_path import ConfigSearchPath, SearchPathQuery
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.object_type import ObjectType
+from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from softmax_lab.cli import state
+from softmax_lab.cli import EXPERIMENTS_ENV, EXPERIMENTS_OPTION, state
 from softmax_lab.cli.console import EpochTable
 from softmax_lab.cli.convert import to_config
 from softmax_lab.config.schema import Config, validate
-from softmax_lab.errors import ConfigError, TrackingError
+from softmax_lab.errors import ConfigError, InputError, TrackingError
 from softmax_lab.runs import timings
 
 if TYPE_CHECKING:
     from softmax_lab.runs.job import JobContext, JobOutcome
 
-__all__ = ["CONF_DIR", "run_train"]
+__all__ = [
+    "CONF_DIR",
+    "ExperimentsSearchPath",
+    "ExperimentsSource",
+    "experiments_dir",
+    "experiments_option",
+    "run_train",
+]
 
-# src/softmax_lab/cli/hydra_app.py → the checkout's conf/ (the package is installed editable)
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+# The package is installed as files (from a wheel, or editable), never zipped: Hydra reads a
+# directory. In a checkout src/softmax_lab/conf is a link to the top-level conf/.
+CONF_DIR = Path(str(resources.files("softmax_lab") / "conf"))
+EXPERIMENT_GROUP = "experiment"
 INTERNAL_OVERRIDES = ("tracking.parent_run_id=", "tracking.sweep_id=")
+# --experiments-dir of the `train` command running in this process, for ExperimentsSearchPath
+experiments_option: list[str | None] = [None]
+
+
+def experiments_dir(option: str | None = None) -> Path | None:
+    """The user's experiments directory, searched by ``+experiment=NAME`` before the packaged
+    experiments: ``option`` (``--experiments-dir``), else ``$SOFTMAX_LAB_EXPERIMENTS``, else
+    ``./experiments`` if the working directory has one; None when there is none.
+
+    Raises
+    ------
+    InputError
+        The directory named by ``option`` or the environment variable is not a directory.
+    """
+    named = ((option, EXPERIMENTS_OPTION), (os.environ.get(EXPERIMENTS_ENV), "$" + EXPERIMENTS_ENV))
+    for given, source in named:
+        if given:
+            path = Path(given).expanduser().resolve()
+            if not path.is_dir():
+                problem = "is not a directory" if path.exists() else "does not exist"
+                raise InputError(
+                    f"experiments directory {given} (from {source}) {problem}; "
+                    "give a directory of NAME.yaml experiment files"
+                )
+            return path
+    local = Path("experiments").resolve()
+    return local if local.is_dir() else None
+
+
+class ExperimentsSource(ConfigSource):
+    """A plain directory of experiment files as Hydra's ``experiment`` group: the config
+    ``experiment/NAME`` is the file ``DIR/NAME.yaml``. It holds nothing else, so on the search
+    path ahead of ``CONF_DIR`` it shadows packaged experiments and nothing more."""
+
+    @staticmethod
+    def scheme() -> str:
+        return "softmax-lab-experiments"
+
+    def _in_dir(self, config_path: str) -> Path | None:
+        """``config_path`` (``experiment/...``) in the directory; None outside the group."""
+        group, _, rest = config_path.strip("/").partition("/")
+        return Path(self.path, rest) if group == EXPERIMENT_GROUP else None
+
+    def load_config(self, config_path: str) -> ConfigResult:
+        file = self._in_dir(self._normalize_file_name(config_path))
+        if file is None or not file.is_file():
+            raise ConfigLoadError(f"Config not found : {file or config_path}")
+        return ConfigResult(
+            config=OmegaConf.load(file),
+            path=self.full_path(),
+            provider=self.provider,
+            header=self._get_header_dict(file.read_text(encoding="utf-8")),
+        )
+
+    def available(self) -> bool:
+        return Path(self.path).is_dir()
+
+    def is_group(self, config_path: str) -> bool:
+        if not config_path.strip("/"):
+            return True
+        directory = self._in_dir(config_path)
+        return directory is not None and directory.is_dir()
+
+    def is_config(self, config_path: str) -> bool:
+        file = self._in_dir(self._normalize_file_name(config_path))
+        return file is not None and file.is_file()
+
+    def list(self, config_path: str, results_filter: ObjectType | None) -> builtins.list[str]:
+        if not config_path.strip("/"):
+            return [EXPERIMENT_GROUP] if results_filter in (None, ObjectType.GROUP) else []
+        directory = self._in_dir(config_path)
+        if directory is None or not directory.is_dir():
+            return []
+        found: builtins.list[str] = []
+        for entry in directory.iterdir():
+            path = f"{config_path.strip('/')}/{entry.name}"
+            self._list_add_result(
+                files=found, file_path=path, file_name=entry.name, results_filter=results_filter
+            )
+        return sorted(set(found))
+
+
+class ExperimentsSearchPath(SearchPathPlugin):
+    """Puts the user's experiments directory (``experiments_dir``) just ahead of ``CONF_DIR``.
+
+    Hydra runs every installed search-path plugin for every app, so this one acts only on a
+    search path whose primary config directory is softmax-lab's.
+    """
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        ours = os.path.realpath(CONF_DIR)
+        mains = [e for e in search_path.get_path() if e.provider == "main"]
+        if not any(os.path.realpath(e.path.removeprefix("file://")) == ours for e in mains):
+            return
+        directory = experiments_dir(experiments_option[0])
+        if directory is not None:
+            search_path.prepend(
+                provider="softmax-lab experiments",
+                path=f"{ExperimentsSource.scheme()}://{directory}",
+                anchor=SearchPathQuery(provider="main"),
+            )
 
 
 def register_configs() -> None:
@@ -109,17 +235,26 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     return outcome
 
 
-def run_train(argv: list[str]) -> int:
-    """Run ``softmax-lab train ARGV`` through Hydra; the exit code says if any job failed."""
+def run_train(argv: list[str], *, experiments: str | None = None) -> int:
+    """Run ``softmax-lab train ARGV`` through Hydra; the exit code says if any job failed.
+
+    ``experiments``: the ``--experiments-dir`` option, where ``+experiment=NAME`` looks first.
+    """
     if not (CONF_DIR / "config.yaml").is_file():
         print(
-            f"softmax-lab: config directory {CONF_DIR} not found; install from a checkout with "
-            "`pip install -e .`",
+            f"softmax-lab: config directory {CONF_DIR} not found; the installation is "
+            "incomplete: reinstall softmax-lab (its wheel ships conf/)",
             file=sys.stderr,
         )
         return 2
+    try:
+        experiments_dir(experiments)  # a directory named but missing: say so before Hydra starts
+    except InputError as e:
+        print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
+        return 2
     register_configs()
     state.last_exit_code[0] = 0
+    experiments_option[0] = experiments
     sys.argv = ["softmax-lab", *argv]
     try:
         hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)()
@@ -130,5 +265,6 @@ def run_train(argv: list[str]) -> int:
         print("softmax-lab: interrupted; the open runs were closed as KILLED", file=sys.stderr)
         return 130
     finally:
+        experiments_option[0] = None
         timings.dump()
     return state.last_exit_code[0]
