@@ -4,7 +4,7 @@ These dataclasses are the schema of Hydra's structured configs (registered in
 ``softmax_lab.cli.hydra_setup``) and what the layers below the CLI take, so nothing below the CLI
 ever sees a ``DictConfig``. ``validate`` checks values that types cannot (lr > 0, a path that
 exists, …) against the table in ``softmax_lab.config.rules`` and reports every problem at once,
-each naming the key, the rule and the value.
+each naming the key, the rule and the value. ``DatasetConfig.load()`` loads the data it names.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from softmax_lab.config.rules import broken_rules
+from softmax_lab.data.dataset import Dataset
+from softmax_lab.data.sources import load_dataset
 from softmax_lab.errors import ConfigError
 
 __all__ = [
@@ -39,6 +41,15 @@ class DatasetConfig:
     path: str | None = None  # directory of the four IDX files, for name=idx
     cache_dir: str | None = None  # downloads and parsed .npy; None: $SOFTMAX_LAB_DATA or ~/.cache
     split_seed: int = 0  # mnist_5k's stratified train/test split
+
+    def load(self) -> Dataset:
+        """The dataset this group names (memoised per process, as ``load_dataset``).
+
+        Imports nothing heavy: a sweep loads its data before MLflow.
+        """
+        return load_dataset(
+            self.name, path=self.path, cache_dir=self.cache_dir, split_seed=self.split_seed
+        )
 
 
 @dataclass
