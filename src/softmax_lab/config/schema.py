@@ -1,7 +1,7 @@
 """The run configuration as plain dataclasses, and the range checks every job passes first.
 
 These dataclasses are the schema of Hydra's structured configs (registered in
-``softmax_lab.cli.hydra_setup``) and what the layers below the CLI take, so nothing below the CLI
+``softmax_lab.cli.hydra_app``) and what the layers below the CLI take, so nothing below the CLI
 ever sees a ``DictConfig``. ``validate`` checks values that types cannot (lr > 0, a path that
 exists, …) against the table in ``softmax_lab.config.rules`` and reports every problem at once,
 each naming the key, the rule and the value. ``DatasetConfig.load()`` loads the data it names.
