@@ -98,5 +98,5 @@ def test_build_model_rejects_unknown_name() -> None:
 
 
 def test_build_model_rejects_nonpositive_hidden_dim() -> None:
-    with pytest.raises(ValueError, match=r"model\.hidden_dim must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"^hidden_dim must be >= 1, got 0$"):
         build_model("mlp", n_features=4, n_classes=3, hidden_dim=0)

@@ -50,11 +50,9 @@ def start_group(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker 
     """Load a group's data (timed as ``data``) and start training it in a child process
     (marked ``training_start``); None when it cannot start (its jobs then report why, e.g.
     missing data, when they are opened, and train in this process)."""
-    from softmax_lab.data.sources import load_configured
-
     try:
         with phase("data"):
-            data = load_configured(configs[group[0]].dataset)  # memoised: the runs reuse it
+            data = configs[group[0]].dataset.load()  # memoised: the runs reuse it
         worker = start_worker(group, configs, data)
     except Exception as e:
         log.debug("group of jobs %s not started in a child process: %s", list(group), e)

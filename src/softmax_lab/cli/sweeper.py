@@ -43,10 +43,9 @@ def sweep_signature(arguments: Sequence[str]) -> str:
 
 def _already_finished(cfg: Config) -> bool:
     """Whether a FINISHED run with this job's config hash exists (so ``resume`` skips it)."""
-    from softmax_lab.data.sources import load_configured
     from softmax_lab.tracking import reading, store
 
-    fingerprint = load_configured(cfg.dataset).fingerprint  # loaded once, reused by the jobs
+    fingerprint = cfg.dataset.load().fingerprint  # loaded once, reused by the jobs
     runs = reading.find_runs_by_config_hash(
         store.resolve_uri(cfg.tracking.uri),
         cfg.tracking.experiment,

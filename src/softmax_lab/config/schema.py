@@ -1,9 +1,10 @@
 """The run configuration as plain dataclasses, and the range checks every job passes first.
 
 These dataclasses are the schema of Hydra's structured configs (registered in
-``softmax_lab.cli.hydra_setup``) and what the layers below the CLI take, so nothing below the CLI
+``softmax_lab.cli.hydra_app``) and what the layers below the CLI take, so nothing below the CLI
 ever sees a ``DictConfig``. ``validate`` checks values that types cannot (lr > 0, a path that
-exists, …) and reports every problem at once, each naming the key, the rule and the value.
+exists, …) against the table in ``softmax_lab.config.rules`` and reports every problem at once,
+each naming the key, the rule and the value. ``DatasetConfig.load()`` loads the data it names.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from softmax_lab.core.model import MODEL_NAMES
-from softmax_lab.data.sources import DATASET_NAMES
+from softmax_lab.config.rules import broken_rules
+from softmax_lab.data.dataset import Dataset
+from softmax_lab.data.sources import load_dataset
 from softmax_lab.errors import ConfigError
 
 __all__ = [
@@ -40,6 +41,15 @@ class DatasetConfig:
     path: str | None = None  # directory of the four IDX files, for name=idx
     cache_dir: str | None = None  # downloads and parsed .npy; None: $SOFTMAX_LAB_DATA or ~/.cache
     split_seed: int = 0  # mnist_5k's stratified train/test split
+
+    def load(self) -> Dataset:
+        """The dataset this group names (memoised per process, as ``load_dataset``).
+
+        Imports nothing heavy: a sweep loads its data before MLflow.
+        """
+        return load_dataset(
+            self.name, path=self.path, cache_dir=self.cache_dir, split_seed=self.split_seed
+        )
 
 
 @dataclass
@@ -83,50 +93,16 @@ class Config:
     resume: bool = False  # in a sweep: skip jobs that already FINISHED with the same config hash
 
 
-def _rules(cfg: Config) -> list[str]:
-    """Every broken rule of ``cfg`` as ``key must …, got value``."""
-    problems = []
-    if cfg.dataset.name not in DATASET_NAMES:
-        problems.append(
-            f"dataset.name must be one of {', '.join(DATASET_NAMES)}, got {cfg.dataset.name!r}"
-        )
-    if cfg.dataset.name == "idx":
-        if not cfg.dataset.path:
-            problems.append("dataset.path must be set for dataset=idx, got None")
-        elif not Path(cfg.dataset.path).expanduser().is_dir():
-            problems.append(f"dataset.path must be an existing directory, got {cfg.dataset.path!r}")
-    if cfg.dataset.split_seed < 0:
-        problems.append(f"dataset.split_seed must be >= 0, got {cfg.dataset.split_seed}")
-    if cfg.model.name not in MODEL_NAMES:
-        problems.append(
-            f"model.name must be one of {', '.join(MODEL_NAMES)}, got {cfg.model.name!r}"
-        )
-    if cfg.model.hidden_dim < 1:
-        problems.append(f"model.hidden_dim must be >= 1, got {cfg.model.hidden_dim}")
-    if cfg.optim.name != "sgd":
-        problems.append(f"optim.name must be 'sgd', got {cfg.optim.name!r}")
-    if not cfg.optim.lr > 0 or cfg.optim.lr == float("inf"):
-        problems.append(f"optim.lr must be > 0 and finite, got {cfg.optim.lr}")
-    if cfg.optim.batch_size < 1:
-        problems.append(f"optim.batch_size must be >= 1, got {cfg.optim.batch_size}")
-    if cfg.optim.epochs < 1:
-        problems.append(f"optim.epochs must be >= 1, got {cfg.optim.epochs}")
-    if cfg.seed < 0:
-        problems.append(f"seed must be >= 0, got {cfg.seed}")
-    if not cfg.tracking.experiment:
-        problems.append("tracking.experiment must be a non-empty name, got ''")
-    return problems
-
-
 def validate(cfg: Config) -> Config:
-    """Return ``cfg`` unchanged if every rule holds; else raise one ``ConfigError`` listing all.
+    """Return ``cfg`` unchanged if every rule of ``rules.RULES`` holds; else raise one
+    ``ConfigError`` listing all, in table order.
 
     Raises
     ------
     ConfigError
         e.g. ``optim.lr must be > 0 and finite, got -0.1``.
     """
-    problems = _rules(cfg)
+    problems = broken_rules(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return cfg

@@ -20,9 +20,13 @@ from typing import Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from softmax_lab.core.constraints import Interval, check_params
+
 __all__ = ["MODEL_NAMES", "Hypothesis", "SoftmaxRegression", "TwoLayerNet", "build_model"]
 
 MODEL_NAMES = ("softmax", "mlp")
+
+_PARAMETER_CONSTRAINTS = {"hidden_dim": Interval(int, 1, None, closed="left")}
 
 F32 = NDArray[np.float32]
 _T = TypeVar("_T", bound=np.generic)
@@ -207,12 +211,13 @@ def build_model(
     """Construct a hypothesis by name (``"softmax"`` or ``"mlp"``).
 
     ``hidden_dim`` and ``rng`` are used by ``"mlp"`` only; a missing ``rng`` means seed 0.
+    An unknown name raises ``ValueError``; an mlp's ``hidden_dim`` below 1 (or not an int),
+    ``softmax_lab.errors.ConfigError``.
     """
     if name == "softmax":
         return SoftmaxRegression(n_features, n_classes)
     if name == "mlp":
-        if hidden_dim < 1:
-            raise ValueError(f"model.hidden_dim must be >= 1, got {hidden_dim}")
+        check_params(_PARAMETER_CONSTRAINTS, hidden_dim=hidden_dim)
         return TwoLayerNet(
             n_features,
             n_classes,

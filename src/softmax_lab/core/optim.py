@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from softmax_lab.core.constraints import Interval, check_params
 from softmax_lab.core.loss import softmax_grad_
 from softmax_lab.core.model import Hypothesis
 
 __all__ = ["batch_order", "sgd_epoch"]
+
+_PARAMETER_CONSTRAINTS = {"batch_size": Interval(int, 1, None, closed="left")}
 
 
 def batch_order(
@@ -56,10 +59,14 @@ def sgd_epoch(
         and is then divided by its own size.
     order : ndarray of shape (m,), optional
         A permutation of the examples for this epoch; ``None`` keeps the stored order.
+
+    Raises
+    ------
+    softmax_lab.errors.ConfigError
+        ``batch_size`` below 1 (or not an int).
     """
+    check_params(_PARAMETER_CONSTRAINTS, batch_size=batch_size)
     m = X.shape[0]
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     lr_vec = np.asarray(lr, dtype=X.dtype)  # a 0-d array keeps float32 arithmetic float32
     xbuf = None if order is None else np.empty((min(batch_size, m), X.shape[1]), X.dtype)
     for start in range(0, m, batch_size):

@@ -20,7 +20,6 @@ from typing import Any
 import yaml
 
 from softmax_lab.config.schema import Config, config_from_dict, config_hash, flatten, validate
-from softmax_lab.data.sources import load_configured
 from softmax_lab.errors import ConfigError, DatasetError, IdxFormatError, RerunError
 from softmax_lab.tracking import provenance, run_lookup
 
@@ -229,7 +228,7 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
     new_cfg, changed = apply_sets(cfg, sets)
     validate(new_cfg)
     try:
-        data = load_configured(new_cfg.dataset)
+        data = new_cfg.dataset.load()
     except (DatasetError, IdxFormatError, OSError) as err:
         raise RerunError(f"cannot load the run's dataset {new_cfg.dataset.name!r}: {err}") from err
     notes = []

@@ -30,7 +30,6 @@ from softmax_lab.core.training import (
     train,
 )
 from softmax_lab.data.dataset import Dataset
-from softmax_lab.data.sources import load_configured
 from softmax_lab.runs.timings import phase
 from softmax_lab.tracking import provenance, recorder, store
 
@@ -182,7 +181,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
             rec.log_text("overrides.yaml", yaml.safe_dump(list(ctx.overrides)))
         # data, then the fingerprint and config hash that rerun and resume rely on
         with phase("data"):
-            job.data = load_configured(cfg.dataset)
+            job.data = cfg.dataset.load()
         rec.set_tags(
             {
                 "sl.dataset_fingerprint": job.data.fingerprint,
