@@ -127,7 +127,7 @@ def test_divergence_stops_with_epoch_and_step_size(split) -> None:
 
 
 def test_train_rejects_nonpositive_lr(split) -> None:
-    with pytest.raises(ValueError, match=r"lr must be > 0, got -0\.1"):
+    with pytest.raises(ValueError, match=r"lr must be > 0 and finite, got -0\.1"):
         train(SoftmaxRegression(30, 10), *split, lr=-0.1, batch_size=10, epochs=1)
 
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from softmax_lab.core.constraints import Interval, check_params
 from softmax_lab.core.loss import classification_error, confusion_matrix, softmax_loss
 from softmax_lab.core.model import Hypothesis, SoftmaxRegression
 from softmax_lab.core.optim import batch_order, sgd_epoch
@@ -40,6 +41,10 @@ __all__ = [
 
 F32 = NDArray[np.float32]
 EVAL_CHUNK = 8192  # rows per forward pass during evaluation: bounds the (rows, h) activations
+_PARAMETER_CONSTRAINTS = {
+    "lr": Interval(float, 0, None, closed="neither"),
+    "epochs": Interval(int, 1, None, closed="left"),
+}
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,9 @@ class StackPlan:
         if len(self.epochs) != blocks or len(self.job_epochs) != len(self.column) or not blocks:
             raise ValueError(f"a plan needs epochs per block and per job, and a job; got {self}")
         for lr in self.lrs:
-            if not lr > 0:
-                raise ValueError(f"lr must be > 0, got {lr}")
+            check_params(_PARAMETER_CONSTRAINTS, lr=lr)
         for e in self.job_epochs:
-            if e < 1:
-                raise ValueError(f"epochs must be >= 1, got {e}")
+            check_params(_PARAMETER_CONSTRAINTS, epochs=e)
         jobs = list(zip(self.column, self.job_epochs, strict=True))
         longest = tuple(max((e for c, e in jobs if c == b), default=0) for b in range(blocks))
         if not all(0 <= c < blocks for c in self.column) or longest != tuple(self.epochs):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from softmax_lab.core.constraints import Interval, check_params
 from softmax_lab.data.dataset import Dataset, load_cached
 from softmax_lab.data.idx_sets import (
     FASHION_MNIST,
@@ -30,12 +30,11 @@ from softmax_lab.data.idx_sets import (
 from softmax_lab.data.parsed_cache import ParsedCache
 from softmax_lab.errors import DatasetError
 
-if TYPE_CHECKING:
-    from softmax_lab.config.schema import DatasetConfig
-
-__all__ = ["DATASET_NAMES", "default_cache_dir", "load_configured", "load_dataset"]
+__all__ = ["DATASET_NAMES", "default_cache_dir", "load_dataset"]
 
 DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
+
+_PARAMETER_CONSTRAINTS = {"split_seed": Interval(int, 0, None, closed="left")}
 
 
 def default_cache_dir() -> Path:
@@ -90,8 +89,7 @@ def load_dataset(
             f"path= is only used by the 'idx' dataset, got path={str(path)!r} for {name!r}; "
             f"use load_dataset('idx', path={str(path)!r})"
         )
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-        raise DatasetError(f"split_seed must be an int >= 0, got {split_seed!r}")
+    check_params(_PARAMETER_CONSTRAINTS, error=DatasetError, split_seed=split_seed)
     cache = ParsedCache(
         Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     )
@@ -117,9 +115,3 @@ def _load_mnist_5k(cache: ParsedCache, *, split_seed: int) -> Dataset:
     params = mnist5k.split_params(split_seed)
     parse = lambda: mnist5k.parse(csv, split_seed=split_seed, params=params)  # noqa: E731
     return load_cached(cache, "mnist_5k", [csv], params, str(csv), parse)
-
-
-def load_configured(d: DatasetConfig) -> Dataset:
-    """The dataset a config's ``dataset`` group names (memoised per process, as
-    ``load_dataset``). Imports nothing heavy: a sweep loads its data before MLflow."""
-    return load_dataset(d.name, path=d.path, cache_dir=d.cache_dir, split_seed=d.split_seed)
