@@ -1,7 +1,24 @@
-"""The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``ui``.
+"""The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``rerun``, ``ui``.
 
 Each subcommand imports only what it needs, so ``softmax-lab --help`` and argument errors
-answer at once; Hydra, MLflow and Pillow load only for the subcommands that use them.
+answer at once; Hydra, MLflow and Pillow load only for the subcommands that use them. What the
+user gave that cannot be used (any ``softmax_lab.errors.InputError``) is one line on stderr and
+exit code 2 (``console.report_input_error``). Its modules:
+
+- ``hydra_app``: ``softmax-lab train``: the Hydra app, the task that runs one job, where the
+  config and the user's experiments are found;
+- ``sweeper``: ``hydra/sweeper=softmax_lab``: every job composed and validated first, the
+  store and the sweep's parent run, resume;
+- ``compose``: composing a sweep's jobs once per family instead of once per job;
+- ``convert``: the boundary: a ``DictConfig`` in, a ``config.schema.Config`` out;
+- ``launcher``: ``hydra/launcher=fused``: fused groups side by side, the rest one by one;
+- ``hydra_job``: Hydra's job directory for fused jobs, without ``run_job``'s deep copies;
+- ``state``: what the sweeper shares with the jobs it runs in the same process;
+- ``summary``: a finished sweep's table and pictures, on the terminal and its parent run;
+- ``console``: the terminal: per-epoch table, sweep progress bar, the one-line input error;
+- ``compare``, ``rerun``, ``ui``: those subcommands.
+
+May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse.
 """
 
 from __future__ import annotations
@@ -154,13 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     # `train` hands everything after it to Hydra untouched (its -m, --cfg, --help, overrides)
     if args_in and args_in[0] == "train":
+        from softmax_lab.cli.console import report_input_error
         from softmax_lab.cli.hydra_app import run_train
 
         try:
             experiments, hydra_args = split_experiments_dir(args_in[1:])
         except InputError as e:
-            print(f"softmax-lab train: {e}", file=sys.stderr)
-            return 2
+            return report_input_error(e, command="train")
         return run_train(hydra_args, experiments=experiments)
     args = _parser().parse_args(args_in)
     if args.command == "compare":

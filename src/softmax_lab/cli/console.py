@@ -6,11 +6,24 @@ import sys
 from typing import Any, TextIO
 
 from softmax_lab.core.training import EpochMetrics
+from softmax_lab.errors import InputError
 
-__all__ = ["EpochTable", "SweepProgress"]
+__all__ = ["INPUT_ERROR_EXIT", "EpochTable", "SweepProgress", "report_input_error"]
 
 HEADER = "| epoch | train loss | train err | test loss | test err | seconds |"
 RULE = "|-------|------------|-----------|-----------|----------|---------|"
+
+
+INPUT_ERROR_EXIT = 2  # the exit code of every softmax_lab.errors.InputError
+
+
+def report_input_error(err: InputError, *, command: str = "", suffix: str = "") -> int:
+    """Print what the user gave that cannot be used as one line on stderr (no traceback);
+    return the exit code every ``InputError`` maps to. ``command`` names the subcommand in the
+    prefix (``softmax-lab rerun: …``); ``suffix`` adds e.g. ``; nothing was run``."""
+    prefix = f"softmax-lab {command}" if command else "softmax-lab"
+    print(f"{prefix}: {err}{suffix}", file=sys.stderr)
+    return INPUT_ERROR_EXIT
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -30,10 +30,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from softmax_lab.cli import EXPERIMENTS_ENV, EXPERIMENTS_OPTION, state
-from softmax_lab.cli.console import EpochTable
+from softmax_lab.cli.console import EpochTable, report_input_error
 from softmax_lab.cli.convert import to_config
 from softmax_lab.config.schema import Config, validate
-from softmax_lab.errors import ConfigError, InputError, TrackingError
+from softmax_lab.errors import InputError
 from softmax_lab.runs import timings
 
 if TYPE_CHECKING:
@@ -217,11 +217,10 @@ def task(cfg: DictConfig) -> JobOutcome | None:
         if ctx.experiment_id is None:
             experiment_id = store.prepare_store(config.tracking.uri, config.tracking.experiment)
             ctx = replace(ctx, experiment_id=experiment_id)
-    except (ConfigError, TrackingError) as e:
+    except InputError as e:
         if sweep is not None:
             raise  # the sweeper checked its jobs: this is not a user's single run
-        print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
-        state.last_exit_code[0] = 2
+        state.last_exit_code[0] = report_input_error(e, suffix="; nothing was run")
         return None
     label = run_name(config, ctx.overrides)
     if sweep is not None and sweep.progress is not None:
@@ -250,17 +249,15 @@ def run_train(argv: list[str], *, experiments: str | None = None) -> int:
     try:
         experiments_dir(experiments)  # a directory named but missing: say so before Hydra starts
     except InputError as e:
-        print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
-        return 2
+        return report_input_error(e, suffix="; nothing was run")
     register_configs()
     state.last_exit_code[0] = 0
     experiments_option[0] = experiments
     sys.argv = ["softmax-lab", *argv]
     try:
         hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)()
-    except ConfigError as e:
-        print(f"softmax-lab: {e}", file=sys.stderr)
-        return 2
+    except InputError as e:
+        return report_input_error(e)
     except KeyboardInterrupt:
         print("softmax-lab: interrupted; the open runs were closed as KILLED", file=sys.stderr)
         return 130

@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from softmax_lab.errors import RerunError, TrackingError
+from softmax_lab.cli.console import report_input_error
+from softmax_lab.errors import InputError
 
 if TYPE_CHECKING:
     from softmax_lab.review.rerun_compare import Comparison
@@ -29,14 +30,12 @@ def _counts(c: Comparison) -> str:
 def run_rerun(args: argparse.Namespace) -> int:
     """Exit code 0: reproduced exactly (or the --set run finished); 1: differs; 2: bad input."""
     from softmax_lab.cli.console import EpochTable
-    from softmax_lab.errors import ConfigError
     from softmax_lab.review import rerun, rerun_compare, rerun_plan
 
     try:
         plan = rerun_plan.prepare_rerun(args.tracking_uri, args.run_id, args.set)
-    except (TrackingError, RerunError, ConfigError) as e:
-        _err(str(e))
-        return 2
+    except InputError as e:
+        return report_input_error(e, command="rerun")
     o = plan.original
     print(f"rerun of {o.run_id} ({o.run_name!r}, {o.status}) in experiment {o.experiment!r}")
     if args.set:

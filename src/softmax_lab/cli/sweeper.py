@@ -25,11 +25,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from softmax_lab.cli import state
 from softmax_lab.cli.compose import compose_jobs
-from softmax_lab.cli.console import SweepProgress
+from softmax_lab.cli.console import INPUT_ERROR_EXIT, SweepProgress, report_input_error
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.summary import summarise_sweep
 from softmax_lab.config.schema import Config, config_hash, validate
-from softmax_lab.errors import ConfigError, TrackingError
+from softmax_lab.errors import InputError
 from softmax_lab.runs.timings import mark, phase
 
 __all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "bookkeeping_overrides", "sweep_signature"]
@@ -107,7 +107,7 @@ class SoftmaxLabSweeper(BasicSweeper):
         for i, (job, composed) in enumerate(zip(jobs, self._composed, strict=True)):
             try:
                 configs.append(validate(to_config(composed)))
-            except ConfigError as e:
+            except InputError as e:
                 detail = str(e).removeprefix("invalid config:\n  ").replace("\n  ", "; ")
                 problems.append(f"job {i} ({' '.join(job)}): {detail}")
         if problems:
@@ -116,7 +116,7 @@ class SoftmaxLabSweeper(BasicSweeper):
                 "nothing was run:\n  " + "\n  ".join(problems),
                 file=sys.stderr,
             )
-            raise SystemExit(2)
+            raise SystemExit(INPUT_ERROR_EXIT)
         return configs
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -138,9 +138,8 @@ class SoftmaxLabSweeper(BasicSweeper):
 
                 try:
                     tracked = self._open_parent(arguments, jobs, configs, resume)
-                except TrackingError as e:  # e.g. no server at tracking.uri
-                    print(f"softmax-lab: {e}; nothing was run", file=sys.stderr)
-                    raise SystemExit(2) from e
+                except InputError as e:  # e.g. no server at tracking.uri
+                    raise SystemExit(report_input_error(e, suffix="; nothing was run")) from e
         except BaseException:
             getattr(self.launcher, "discard_prestarted", lambda: None)()
             raise
