@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from hydra.errors import ConfigCompositionException
 
 from softmax_lab.cli.convert import to_config
-from softmax_lab.cli.hydra_app import CONF_DIR, register_configs
+from softmax_lab.cli.hydra_app import CONF_DIR
 from softmax_lab.config.schema import Config, validate
 from softmax_lab.errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def hydra_conf() -> Iterator[None]:
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        yield
+pytestmark = pytest.mark.usefixtures("hydra_conf")
 
 
 def _compose(*overrides: str) -> Config:

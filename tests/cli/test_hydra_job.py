@@ -5,25 +5,15 @@ That the light path writes the same job directory as Hydra's is checked end to e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose
 from hydra._internal.callbacks import Callbacks
-from hydra.core.global_hydra import GlobalHydra
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 
-from softmax_lab.cli.hydra_app import CONF_DIR, register_configs
 from softmax_lab.cli.hydra_job import _can_run_light
 
-
-@pytest.fixture(scope="module", autouse=True)
-def hydra_conf() -> Iterator[None]:
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        yield
+pytestmark = pytest.mark.usefixtures("hydra_conf")
 
 
 def _config(*overrides: str) -> DictConfig:
