@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_command
 from helpers.servers import clean_env, free_port, stop_group, wait_until_healthy
 
 from softmax_lab.tracking import reading
@@ -51,17 +52,8 @@ class Installed:
 
     def run(self, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The installed ``softmax-lab ARGS`` in ``cwd``, with nothing of the checkout in reach."""
-        proc = subprocess.run(
-            [str(self.venv / "bin" / "softmax-lab"), *args],
-            cwd=cwd,
-            env=installed_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-        return proc
+        argv = [str(self.venv / "bin" / "softmax-lab"), *args]
+        return run_command(argv, cwd=cwd, env=installed_env(), check=check)
 
 
 def installed_env() -> dict[str, str]:

@@ -11,23 +11,24 @@ from helpers.servers import clean_env
 METRICS = ("train/loss", "train/error", "test/loss", "test/error")
 
 
+def run_command(
+    argv: list[str], *, cwd: Path, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in ``cwd`` with exactly ``env``; with ``check``, a non-zero exit fails the
+    test showing both output streams."""
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def cli(
     *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m softmax_lab ARGS`` in ``cwd`` with no tracking URI in the environment
     (plus ``env``)."""
-    env = {**clean_env(), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "softmax_lab", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    argv = [sys.executable, "-m", "softmax_lab", *args]
+    return run_command(argv, cwd=cwd, env={**clean_env(), **(env or {})}, check=check)
 
 
 def store_uri(tmp_path: Path) -> str:
