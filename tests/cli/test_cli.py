@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.cli import METRICS, cli, common_overrides, store_uri
-from helpers.servers import free_port
+from helpers.cli import METRICS, cli, common_overrides, run_command, store_uri
+from helpers.servers import clean_env, free_port
 
 from softmax_lab.core.model import SoftmaxRegression
 from softmax_lab.core.training import train
@@ -232,3 +232,19 @@ def test_sweep_over_model_runs_both_classes_and_compare_shows_them(
     ).stdout
     rows = list(csv.DictReader(io.StringIO(table)))
     assert sorted(r["model.name"] for r in rows) == ["mlp", "softmax"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("setting", "written"), [(None, False), ("false", True)])
+def test_mlflow_telemetry_is_off_unless_the_user_opts_in(
+    tmp_path: Path, digits_dir: Path, setting: str | None, written: bool
+) -> None:
+    # MLflow also stays quiet under CI or pytest: take those signals away, as on a user's machine
+    quiet = {"CI", "PYTEST_CURRENT_TEST", "GITHUB_ACTIONS", "MLFLOW_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in clean_env().items() if k not in quiet}
+    env |= {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    if setting is not None:
+        env["MLFLOW_DISABLE_TELEMETRY"] = setting
+    argv = [sys.executable, "-m", "softmax_lab", "train", "optim.epochs=1"]
+    run_command([*argv, *common_overrides(tmp_path, digits_dir)], cwd=tmp_path, env=env)
+    assert (tmp_path / "config" / "mlflow" / "telemetry.json").exists() == written

@@ -168,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     mark("main")
     # MLflow draws its own bars on artifact transfers; the CLI owns the terminal
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's usage telemetry is on by default (an id file in ~/.config/mlflow, reports sent
+    # from background threads); off unless the user opts in with MLFLOW_DISABLE_TELEMETRY=false.
+    # Set before MLflow is imported, and inherited by the `ui` server.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     # `train` hands everything after it to Hydra untouched (its -m, --cfg, --help, overrides)
     if args_in and args_in[0] == "train":
