@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 import subprocess
 import sys
 import time
@@ -248,3 +249,16 @@ def test_mlflow_telemetry_is_off_unless_the_user_opts_in(
     argv = [sys.executable, "-m", "softmax_lab", "train", "optim.epochs=1"]
     run_command([*argv, *common_overrides(tmp_path, digits_dir)], cwd=tmp_path, env=env)
     assert (tmp_path / "config" / "mlflow" / "telemetry.json").exists() == written
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "in-use"])
+def test_ui_on_a_port_it_cannot_use_is_one_line_and_exit_2(tmp_path: Path, port: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        number = str(taken.getsockname()[1]) if port == "in-use" else port
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        proc = cli("ui", "--port", number, "--tracking-uri", uri, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("softmax-lab ui: ")
+    assert number in proc.stderr and "Traceback" not in proc.stderr

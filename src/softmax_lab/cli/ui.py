@@ -4,9 +4,29 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 
-__all__ = ["run_ui"]
+from softmax_lab.cli.console import report_input_error
+from softmax_lab.errors import InputError
+
+__all__ = ["check_port", "run_ui"]
+
+
+def check_port(port: int) -> None:
+    """Raise ``InputError`` unless ``port`` is a TCP port this process can listen on at
+    127.0.0.1 now (checked before MLflow starts, which would print a traceback and exit 0)."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be a TCP port, 1 to 65535, got {port}")
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise InputError(
+                f"cannot listen on 127.0.0.1:{port} ({err.strerror}); is another server "
+                "using it? Choose another with --port"
+            ) from err
 
 
 def run_ui(args: argparse.Namespace) -> int:
@@ -16,6 +36,10 @@ def run_ui(args: argparse.Namespace) -> int:
     if "://" in uri and uri.split("://", 1)[0] in ("http", "https"):
         print(f"the store is a tracking server already: open {uri} in a browser")
         return 0
+    try:
+        check_port(args.port)
+    except InputError as e:
+        return report_input_error(e, command="ui")
     cmd = [
         sys.executable,
         "-m",
@@ -27,7 +51,12 @@ def run_ui(args: argparse.Namespace) -> int:
         "127.0.0.1",
         "--port",
         str(args.port),
+        "--workers",  # one person browsing: one worker (MLflow's default is 4 processes)
+        "1",
     ]
+    # nor MLflow's job runner (a huey consumer and a queue directory left in /dev/shm): the
+    # UI over softmax-lab's runs needs no server-side jobs
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     artifacts = store.artifact_root_for(uri)
     if artifacts is not None:  # experiments created in the UI keep artifacts beside the store
         cmd += ["--artifacts-destination", artifacts]
