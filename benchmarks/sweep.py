@@ -233,7 +233,11 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         trainer: list[float] = []
         for rep in range(args.reps):
-            for variant in variants:
+            order = list(variants)
+            if args.baseline:  # baseline right before or after fused, alternately: a fair pair
+                order.remove("baseline")
+                order.insert(0 if rep % 2 else 1, "baseline")
+            for variant in order:
                 python = args.baseline if variant == "baseline" else sys.executable
                 runs[variant].append(_run(variant, work, uri, data_args, grid, rep, python))
                 print(
