@@ -127,6 +127,15 @@ def test_where_keeps_only_matching_runs(sweep: Sweep, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.slow
+def test_an_unknown_sweep_is_a_usage_error(
+    sweep: Sweep, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = compare(sweep, "--sweep", "deadbeef", capsys=capsys)
+    assert code == 2 and out == ""
+    assert "no runs of sweep 'deadbeef' in experiment 't'" in err
+
+
+@pytest.mark.slow
 def test_several_where_must_all_hold(sweep: Sweep, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = compare(
         sweep, "--where", "optim.lr>0.1", "--where", "optim.batch_size=50", capsys=capsys

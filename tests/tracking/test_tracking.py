@@ -31,7 +31,7 @@ from softmax_lab.tracking.reading import (
     runs_frame,
 )
 from softmax_lab.tracking.recorder import METRIC_KEYS, RunRecorder
-from softmax_lab.tracking.run_lookup import download_artifact
+from softmax_lab.tracking.run_lookup import download_artifact, run_info
 from softmax_lab.tracking.run_writes import finish_run, start_sweep_run
 from softmax_lab.tracking.store import (
     DEFAULT_TRACKING_URI,
@@ -487,6 +487,16 @@ def test_metric_history_of_unknown_run(store: tuple[str, str]) -> None:
     uri, _ = store
     with pytest.raises(TrackingError, match="run 'f00' not found"):
         metric_history(uri, "f00", "train/loss")
+
+
+def test_run_id_prefix_shorter_than_4_characters_is_too_short(store: tuple[str, str]) -> None:
+    uri, experiment_id = store
+    run_id = log_job(uri, experiment_id, "a")
+    with pytest.raises(
+        TrackingError, match=rf"prefix '{run_id[:3]}' is too short: give at least 4"
+    ):
+        run_info(uri, run_id[:3])
+    assert run_info(uri, run_id[:4]).run_id == run_id
 
 
 def test_latest_experiment_is_the_one_with_the_newest_run(tmp_path: Path) -> None:

@@ -41,6 +41,12 @@ def run_compare(args: argparse.Namespace) -> int:
         df = reading.runs_frame(uri, experiment, sweep_id=args.sweep, filter_string=args.filter)
     except TrackingError as err:  # no store, unknown experiment, bad --filter
         return _error(str(err))
+    if args.sweep and df.empty:
+        return _error(
+            f"no runs of sweep {args.sweep!r} in experiment {experiment!r} (the id is printed "
+            f"when a sweep starts and ends; `softmax-lab compare --experiment {experiment}` "
+            "lists every run)"
+        )
 
     if args.diff:
         try:

@@ -49,6 +49,11 @@ class LoggedRun:
 
 def _find_by_prefix(client: MlflowClient, uri: str, run_id: str) -> Run:
     """The one run of an active experiment whose id starts with ``run_id`` (e.g. 8 hex digits)."""
+    if re.fullmatch(r"[0-9a-f]{1,3}", run_id):  # would match too many runs to be meant
+        raise TrackingError(
+            f"run id prefix {run_id!r} is too short: give at least 4 characters of the id "
+            "(compare shows 8)"
+        )
     experiments = [str(e.experiment_id) for e in client.search_experiments()]
     runs = (
         client.search_runs(experiments, f"attributes.run_id LIKE '{run_id}%'", max_results=3)
