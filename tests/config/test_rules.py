@@ -24,6 +24,7 @@ from softmax_lab.core.constraints import (
     NonEmptyString,
     OneOf,
     Required,
+    Unset,
 )
 from softmax_lab.errors import ConfigError
 
@@ -64,6 +65,8 @@ def invalid_values(constraint: Constraint) -> list[object]:
             return [str(Path(__file__) / "missing"), __file__]  # nothing below a file; a file
         case NonEmptyString():
             return [""]
+        case Unset():
+            return [str(Path(__file__).parent)]
     return []
 
 
@@ -83,7 +86,7 @@ BROKEN = [(rule, bad) for rule in RULES for bad in invalid_values(rule.constrain
 )
 def test_validate_reports_each_broken_rule_by_key_rule_and_value(rule: Rule, bad: object) -> None:
     cfg = Config()
-    if rule.when is not None:
+    if rule.when is not None and not rule.when.holds(cfg):
         _set(cfg, rule.when.key, rule.when.value)
     _set(cfg, rule.key, bad)
     message = f"{rule.key} {rule.constraint.describe(bad)}, got {bad!r}"
@@ -156,4 +159,13 @@ def test_idx_path_that_is_not_a_directory_is_named(tmp_path: Path) -> None:
         validate(Config(DatasetConfig(name="idx", path=missing)))
     assert str(info.value) == (
         f"invalid config:\n  dataset.path must be an existing directory, got {missing!r}"
+    )
+
+
+def test_a_path_given_to_a_dataset_that_finds_its_own_files_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(Config(DatasetConfig(name="mnist_5k", path=str(tmp_path))))
+    assert str(info.value) == (
+        "invalid config:\n  dataset.path must be unset unless dataset=idx (the other datasets "
+        f"find their files), got {str(tmp_path)!r}"
     )

@@ -18,6 +18,7 @@ from softmax_lab.core.constraints import (
     NonEmptyString,
     OneOf,
     Required,
+    Unset,
     problem,
 )
 from softmax_lab.core.model import MODEL_NAMES
@@ -28,13 +29,14 @@ __all__ = ["RULES", "Rule", "When", "broken_rules", "lookup"]
 
 @dataclass(frozen=True)
 class When:
-    """A row's condition: the config's ``key`` equals ``value``."""
+    """A row's condition: the config's ``key`` equals ``value`` (with ``negate``: differs)."""
 
     key: str
     value: object
+    negate: bool = False
 
     def holds(self, cfg: object) -> bool:
-        return lookup(cfg, self.key) == self.value
+        return (lookup(cfg, self.key) == self.value) != self.negate
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,17 @@ class Rule:
 
 
 _IDX = When("dataset.name", "idx")
+_NOT_IDX = When("dataset.name", "idx", negate=True)
 
 RULES: tuple[Rule, ...] = (
     Rule("dataset.name", OneOf(DATASET_NAMES)),
     Rule("dataset.path", Required("for dataset=idx"), when=_IDX),
     Rule("dataset.path", ExistingDirectory(), when=_IDX),
+    Rule(
+        "dataset.path",
+        Unset("unless dataset=idx (the other datasets find their files)"),
+        when=_NOT_IDX,
+    ),
     Rule("dataset.split_seed", Interval(int, 0, None, closed="left")),
     Rule("model.name", OneOf(MODEL_NAMES)),
     Rule("model.hidden_dim", Interval(int, 1, None, closed="left")),

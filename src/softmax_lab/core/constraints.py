@@ -30,6 +30,7 @@ __all__ = [
     "NonEmptyString",
     "OneOf",
     "Required",
+    "Unset",
     "check_params",
     "problem",
 ]
@@ -152,6 +153,20 @@ class Required:
 
     def describe(self, value: object) -> str:
         return f"must be set {self.reason}" if self.reason else "must be set"
+
+
+@dataclass(frozen=True)
+class Unset:
+    """``None``: a key that must not be given here; ``reason`` ends the message
+    (``"unless dataset=idx"``)."""
+
+    reason: str = ""
+
+    def is_satisfied_by(self, value: object) -> bool:
+        return value is None
+
+    def describe(self, value: object) -> str:
+        return f"must be unset {self.reason}" if self.reason else "must be unset"
 
 
 @dataclass(frozen=True)
