@@ -33,13 +33,13 @@ def run_compare(args: argparse.Namespace) -> int:
     from softmax_lab.review import diff, filters, report
     from softmax_lab.tracking import reading, store
 
-    uri = store.resolve_uri(args.tracking_uri)
-    experiment = args.experiment or reading.latest_experiment(uri)
-    if experiment is None:
-        return _error(f"no runs in {uri} yet; run `softmax-lab train` first", 1)
-    try:
+    uri = store.normalize_uri(args.tracking_uri)
+    try:  # a store that cannot be used, no store, unknown experiment, bad --filter
+        experiment = args.experiment or reading.latest_experiment(uri)
+        if experiment is None:
+            return _error(f"no runs in {uri} yet; run `softmax-lab train` first", 1)
         df = reading.runs_frame(uri, experiment, sweep_id=args.sweep, filter_string=args.filter)
-    except TrackingError as err:  # no store, unknown experiment, bad --filter
+    except TrackingError as err:
         return _error(str(err))
     if args.sweep and df.empty:
         return _error(

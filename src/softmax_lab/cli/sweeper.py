@@ -125,9 +125,6 @@ class SoftmaxLabSweeper(BasicSweeper):
             jobs = self._expand(arguments)
             configs = self._compose_and_validate(jobs)
         resume = any(c.resume for c in configs)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         prestart = getattr(self.launcher, "prestart", None)
         if prestart is not None and not resume:  # which jobs run is known: train meanwhile
@@ -143,6 +140,9 @@ class SoftmaxLabSweeper(BasicSweeper):
         except BaseException:
             getattr(self.launcher, "discard_prestarted", lambda: None)()
             raise
+        sweep_dir = Path(self.config.hydra.sweep.dir)  # only now: nothing made for a bad store
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         uri, parent, sweep_id, todo = tracked.uri, tracked.parent, tracked.sweep_id, tracked.todo
         extra = bookkeeping_overrides(parent, sweep_id)
         sweep = state.SweepState(

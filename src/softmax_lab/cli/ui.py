@@ -32,11 +32,13 @@ def check_port(port: int) -> None:
 def run_ui(args: argparse.Namespace) -> int:
     from softmax_lab.tracking import store
 
-    uri = store.resolve_uri(args.tracking_uri)
-    if "://" in uri and uri.split("://", 1)[0] in ("http", "https"):
-        print(f"the store is a tracking server already: open {uri} in a browser")
-        return 0
     try:
+        uri = store.resolve_uri(args.tracking_uri)
+        if "://" in uri and uri.split("://", 1)[0] in ("http", "https"):
+            store.check_usable(uri, write=False)
+            print(f"the store is a tracking server already: open {uri} in a browser")
+            return 0
+        store.check_usable(uri, write=True)  # the UI's server may create the store
         check_port(args.port)
     except InputError as e:
         return report_input_error(e, command="ui")

@@ -21,7 +21,7 @@ import yaml
 
 from softmax_lab.config.schema import Config, config_from_dict, config_hash, flatten, validate
 from softmax_lab.errors import ConfigError, DatasetError, IdxFormatError, RerunError
-from softmax_lab.tracking import provenance, run_lookup
+from softmax_lab.tracking import provenance, run_lookup, store
 
 __all__ = [
     "RerunPlan",
@@ -225,6 +225,7 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
             f"run {original.run_id} has no sl.dataset_fingerprint tag (it stopped before its data "
             "was loaded), so its data cannot be verified"
         )
+    store.check_usable(original.uri, write=True)  # the rerun is recorded there
     new_cfg, changed = apply_sets(cfg, sets)
     validate(new_cfg)
     try:

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.recorder import METRIC_KEYS
-from softmax_lab.tracking.store import normalize_uri, sqlite_parts
+from softmax_lab.tracking.store import check_usable, normalize_uri, sqlite_parts
 
 FRAME_COLUMNS = (
     "run_id",
@@ -31,8 +31,12 @@ PAGE_SIZE = 1000
 
 
 def reader_for(uri: str | None) -> tuple[str, MlflowClient]:
-    """A client for an existing store: reading never creates an empty SQLite store."""
+    """A client for an existing store: reading never creates an empty SQLite store.
+
+    Raises ``TrackingError`` for a store that cannot be used (``check_usable``) or is missing.
+    """
     uri = normalize_uri(uri)
+    check_usable(uri, write=False)
     parts = sqlite_parts(uri)
     if parts is not None and not parts[0].is_file():
         raise TrackingError(
@@ -56,6 +60,7 @@ def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
 def latest_experiment(uri: str | None) -> str | None:
     """Name of the experiment whose newest run started last; None if the store holds no runs."""
     uri = normalize_uri(uri)
+    check_usable(uri, write=False)
     parts = sqlite_parts(uri)
     if parts is not None and not parts[0].is_file():
         return None

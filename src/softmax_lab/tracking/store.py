@@ -1,4 +1,5 @@
-"""Where runs are stored: tracking URIs, SQLite stores made ready for parallel jobs, experiments.
+"""Where runs are stored: tracking URIs, whether a store can be used (``check_usable``: before
+any work, in seconds), SQLite stores made ready for parallel jobs, experiments.
 
 SQLite stores get three things plain MLflow does not give them (see ``prepare_store``):
 creation from a pre-migrated template (fast, and atomic, so parallel jobs never race through the
@@ -14,6 +15,7 @@ import logging
 import os
 import random
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from softmax_lab.errors import TrackingError
+from softmax_lab.tracking.reachable import check_server
 from softmax_lab.tracking.sqlite_file import create_sqlite_store, enable_wal
 
 logger = logging.getLogger(__name__)
@@ -147,6 +150,82 @@ def retry_locked(what: str, write: Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+# database servers MLflow stores runs in (SQLAlchemy URIs; a driver may follow a '+')
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+_HOW = "use sqlite:///PATH.db, an MLflow server http(s)://HOST:PORT, or postgresql://…"
+
+
+def check_usable(uri: str, *, write: bool) -> None:
+    """Raise ``TrackingError`` unless ``uri`` (normalised) names a store this process can read,
+    and with ``write`` also write (a new SQLite store: create).
+
+    Raises
+    ------
+    TrackingError
+        A URI with another scheme, or no scheme (a plain path); an in-memory SQLite store; a
+        directory, or a file that is not a SQLite database, where the database should be; a
+        store or directory on a read-only file system or without permission to write; no
+        MLflow server answering at an ``http(s)://`` URI.
+    """
+    scheme, sep, _ = uri.partition("://")
+    if not sep:
+        hint = f" (for a SQLite file: sqlite:///{Path(uri).expanduser().absolute()})"
+        raise TrackingError(f"tracking URI {uri!r} has no scheme{hint}; {_HOW}")
+    if scheme in ("http", "https"):
+        check_server(uri)
+        return
+    if scheme.partition("+")[0] in DATABASE_SCHEMES:
+        return  # a database server: MLflow's connection reports it
+    if scheme != "sqlite":
+        raise TrackingError(
+            f"tracking URI {uri!r}: softmax-lab cannot store runs in {scheme}://; {_HOW}"
+        )
+    parts = sqlite_parts(uri)
+    if parts is None:
+        raise TrackingError(
+            f"tracking URI {uri!r} is an in-memory SQLite database, lost when the process "
+            "ends; give a file: sqlite:///PATH.db"
+        )
+    _check_sqlite_file(uri, parts[0], write=write)
+
+
+def _check_sqlite_file(uri: str, db: Path, *, write: bool) -> None:
+    if db.is_dir():
+        raise TrackingError(
+            f"tracking URI {uri!r}: {db} is a directory, not a SQLite database file; "
+            f"name a file, e.g. sqlite:///{db / 'mlflow.db'}"
+        )
+    if db.exists():
+        try:
+            with open(db, "rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError as err:
+            raise TrackingError(f"tracking URI {uri!r}: cannot read {db}: {err.strerror}") from err
+        if head and head != SQLITE_HEADER:
+            raise TrackingError(
+                f"tracking URI {uri!r}: {db} is not a SQLite database (it starts with "
+                f"{head!r}); point tracking.uri at another file, or move this one away"
+            )
+        if write:
+            try:
+                os.close(os.open(db, os.O_RDWR))
+            except OSError as err:
+                raise TrackingError(
+                    f"tracking URI {uri!r}: cannot write {db}: {err.strerror}"
+                ) from err
+    if write:  # the database's directory holds its journal files (WAL) and new stores
+        try:
+            with tempfile.TemporaryFile(dir=db.parent, prefix=".softmax-lab-check-"):
+                pass
+        except FileNotFoundError:
+            return  # created by resolve_uri when the store is prepared
+        except OSError as err:
+            raise TrackingError(
+                f"tracking URI {uri!r}: cannot write in {db.parent}: {err.strerror}"
+            ) from err
+
+
 def prepare_store(uri: str | None, experiment: str) -> str:
     """Create the store and the experiment if missing; return the experiment's id.
 
@@ -165,13 +244,11 @@ def prepare_store(uri: str | None, experiment: str) -> str:
     Raises
     ------
     TrackingError
-        If ``experiment`` exists but is deleted; if a SQLite store's directory cannot be
-        created; if no server answers at an ``http(s)://`` URI (``reachable.check_server``).
+        If ``experiment`` exists but is deleted; if the store cannot be used or written
+        (``check_usable``).
     """
-    from softmax_lab.tracking.reachable import check_server
-
     uri = resolve_uri(uri)
-    check_server(uri)
+    check_usable(uri, write=True)
     artifact_root = artifact_root_for(uri)
     parts = sqlite_parts(uri)
     if parts is not None and artifact_root is not None:
