@@ -11,6 +11,7 @@ this module makes every SQLite connection of the process use ``synchronous=NORMA
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -150,7 +152,6 @@ def retry_locked(what: str, write: Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 # database servers MLflow stores runs in (SQLAlchemy URIs; a driver may follow a '+')
 DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 _HOW = "use sqlite:///PATH.db, an MLflow server http(s)://HOST:PORT, or postgresql://…"
@@ -190,6 +191,13 @@ def check_usable(uri: str, *, write: bool) -> None:
     _check_sqlite_file(uri, parts[0], write=write)
 
 
+def _why_not_writable(path: Path) -> str:
+    """Why ``os.access(path, W_OK)`` said no, in the words of the OS."""
+    if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+        return os.strerror(errno.EROFS)  # "Read-only file system"
+    return os.strerror(errno.EACCES)  # "Permission denied"
+
+
 def _check_sqlite_file(uri: str, db: Path, *, write: bool) -> None:
     if db.is_dir():
         raise TrackingError(
@@ -197,23 +205,22 @@ def _check_sqlite_file(uri: str, db: Path, *, write: bool) -> None:
             f"name a file, e.g. sqlite:///{db / 'mlflow.db'}"
         )
     if db.exists():
+        # Through SQLite, never a file descriptor of our own: closing any descriptor of the
+        # database file drops every POSIX lock this process holds on it, including those of
+        # the store's open connections (SQLite's own VFS shares them safely). A garbage file
+        # fails on its header: "file is not a database".
+        if write and not os.access(db, os.W_OK):
+            raise TrackingError(f"tracking URI {uri!r}: cannot write {db}: {_why_not_writable(db)}")
         try:
-            with open(db, "rb") as f:
-                head = f.read(len(SQLITE_HEADER))
-        except OSError as err:
-            raise TrackingError(f"tracking URI {uri!r}: cannot read {db}: {err.strerror}") from err
-        if head and head != SQLITE_HEADER:
+            with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                con.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.OperationalError as err:  # e.g. unable to open it
+            raise TrackingError(f"tracking URI {uri!r}: cannot read {db}: {err}") from err
+        except sqlite3.DatabaseError as err:
             raise TrackingError(
-                f"tracking URI {uri!r}: {db} is not a SQLite database (it starts with "
-                f"{head!r}); point tracking.uri at another file, or move this one away"
-            )
-        if write:
-            try:
-                os.close(os.open(db, os.O_RDWR))
-            except OSError as err:
-                raise TrackingError(
-                    f"tracking URI {uri!r}: cannot write {db}: {err.strerror}"
-                ) from err
+                f"tracking URI {uri!r}: {db} is not a SQLite database ({err}); point "
+                "tracking.uri at another file, or move this one away"
+            ) from err
     if write:  # the database's directory holds its journal files (WAL) and new stores
         try:
             with tempfile.TemporaryFile(dir=db.parent, prefix=".softmax-lab-check-"):
