@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -41,7 +42,8 @@ def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
 BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught mid-way
 
 
-def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+def _start(args: list[str], tmp_path: Path, *, session: bool = False) -> subprocess.Popen[str]:
+    """The sweep process; with ``session``, in a process group of its own (as ``setsid``)."""
     return subprocess.Popen(
         args,
         cwd=tmp_path,
@@ -49,6 +51,7 @@ def _start(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=session,
     )
 
 
@@ -175,12 +178,15 @@ def slow_digits_dir(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("target", ["sweep", "process group"])
 def test_sweep_killed_during_fused_training_closes_every_open_run(
-    tmp_path: Path, slow_digits_dir: Path
+    tmp_path: Path, slow_digits_dir: Path, target: str
 ) -> None:
+    """SIGTERM to the sweep process, or to its whole process group (``kill -TERM -PGID``: the
+    training processes get it too, and die of it before the sweep hears of it)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [*_sweep_args(tmp_path, slow_digits_dir)[:-1], "optim.epochs=300"]
-    proc = _start(args, tmp_path)
+    proc = _start(args, tmp_path, session=target == "process group")
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # all four fused runs open, some epochs logged
@@ -194,16 +200,20 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
             raise AssertionError("the fused group did not start in time")
         trainers = _children(proc.pid)
         assert trainers, "the fused group was not training in a child process"
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=120)
+        if target == "process group":
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
         assert not _alive(trainers), "a training process outlived the interrupted sweep"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()  # reap it and close its pipes
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
+    assert "the open runs were closed as KILLED" in err
     runs = reading.runs_frame(uri, "r", include_parents=True)
-    assert set(runs["status"]) == {"KILLED"} and len(runs) == 5
+    assert set(runs["status"]) == {"KILLED"} and len(runs) == 5, runs[["status", "run_id"]]
     again = subprocess.run(
         [*args, "resume=true"],
         cwd=tmp_path,

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["FusedWorker", "WorkerError"]
 
 POLL_SECONDS = 0.2  # how often a waiting parent looks at its stop flag and the child's health
+# signals that stop a process on request: a child ended by one was stopped, not failed
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 # The children train at a lower priority than the sweep process, so recording never falls
 # behind: at the same priority three children starve the parent's MLflow import (store ready
 # at 5.6 s instead of 2.8 s) and its runs close 1.5 s after training ends. Measured (27-job
@@ -124,9 +126,12 @@ class FusedWorker:
         Raises
         ------
         KeyboardInterrupt
-            When ``stop`` is set (the child is stopped first).
+            When ``stop`` is set (the child is stopped first), or the child was stopped by
+            SIGTERM, SIGINT or SIGHUP (someone stopped the sweep, e.g. its process group): its
+            jobs end KILLED, as the sweep's own would.
         WorkerError
-            When the child failed (its traceback is in the message) or died.
+            When the child failed (its traceback is in the message) or died otherwise (SIGKILL,
+            as the kernel's out-of-memory killer sends, included).
         """
         while True:
             if stop is not None and stop.is_set():
@@ -137,6 +142,11 @@ class FusedWorker:
             except queue.Empty:
                 if not self._process.is_alive():
                     self._process.join()
+                    code = self._process.exitcode or 0
+                    if -code in STOP_SIGNALS:  # e.g. SIGTERM to the sweep's process group
+                        raise KeyboardInterrupt(
+                            f"stopped: the training process got {signal.Signals(-code).name}"
+                        ) from None
                     raise WorkerError(
                         f"{self.name}: the training process died "
                         f"(exit code {self._process.exitcode}) before its group was done"
