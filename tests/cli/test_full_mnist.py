@@ -27,6 +27,18 @@ def readme_reference_table() -> list[tuple[str, ...]]:
     return table_rows(section)
 
 
+def train_experiment(name: str, tmp_path: Path, mnist_cache: Path) -> str:
+    """What ``softmax-lab train +experiment=NAME`` prints, with full MNIST in the data cache."""
+    return cli(
+        "train",
+        f"+experiment={name}",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env={"SOFTMAX_LAB_DATA": str(mnist_cache)},
+    ).stdout
+
+
 def test_readme_reference_table_is_all_ten_epochs() -> None:
     rows = readme_reference_table()
     assert [int(r[0]) for r in rows] == list(range(1, 11))
@@ -39,27 +51,12 @@ def test_readme_reference_table_is_all_ten_epochs() -> None:
 def test_seed_table_prints_the_readme_reference_table_exactly(
     tmp_path: Path, mnist_cache: Path
 ) -> None:
-    out = cli(
-        "train",
-        "+experiment=seed_table",
-        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        env={"SOFTMAX_LAB_DATA": str(mnist_cache)},
-    ).stdout
+    out = train_experiment("seed_table", tmp_path, mnist_cache)
     assert table_rows(out) == readme_reference_table()
 
 
 @pytest.mark.slow
 def test_mlp_400_reaches_below_1_95_percent_test_error(tmp_path: Path, mnist_cache: Path) -> None:
-    out = cli(
-        "train",
-        "+experiment=mlp_400",
-        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        env={"SOFTMAX_LAB_DATA": str(mnist_cache)},
-    ).stdout
-    rows = table_rows(out)
+    rows = table_rows(train_experiment("mlp_400", tmp_path, mnist_cache))
     assert [int(r[0]) for r in rows] == list(range(1, 21))
     assert float(rows[-1][4]) < 0.0195, rows[-1]
