@@ -15,7 +15,7 @@ from softmax_lab.core.training import DivergenceError, EpochMetrics, TrainResult
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.data.sources import load_dataset
 from softmax_lab.fusion.stacked import plan_fused, train_group
-from softmax_lab.fusion.worker import NICENESS, FusedWorker, WorkerError
+from softmax_lab.fusion.worker import NICENESS, FusedWorker, WorkerError, WorkerStoppedError
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +113,10 @@ def test_the_child_runs_nicer_ignores_ctrl_c_and_is_reported_dead(digits: Datase
         next(events)
     assert worker._process.is_alive()
     os.kill(worker._process.pid, signal.SIGKILL)  # e.g. the kernel's OOM killer
-    with pytest.raises(WorkerError, match="died"):
+    with pytest.raises(WorkerError, match="died") as killed:
         for _ in events:
             pass
+    assert not isinstance(killed.value, WorkerStoppedError), "SIGKILL is a failure, not a stop"
 
 
 def test_sigterm_ends_the_child_even_if_the_parent_handles_it(digits: Dataset) -> None:
@@ -136,6 +137,8 @@ def test_sigterm_ends_the_child_even_if_the_parent_handles_it(digits: Dataset) -
     next(events)
     assert worker._process.pid is not None
     os.kill(worker._process.pid, signal.SIGTERM)
-    with pytest.raises(WorkerError, match=f"exit code {-signal.SIGTERM}"):
+    with pytest.raises(
+        WorkerStoppedError, match=f"stopped by SIGTERM \\(exit code {-signal.SIGTERM}\\)"
+    ):
         for _ in events:
             pass

@@ -38,7 +38,7 @@ from softmax_lab.errors import TrainingError
 if TYPE_CHECKING:
     from softmax_lab.data.dataset import Dataset
 
-__all__ = ["FusedWorker", "WorkerError"]
+__all__ = ["STOP_SIGNALS", "FusedWorker", "WorkerError", "WorkerStoppedError"]
 
 POLL_SECONDS = 0.2  # how often a waiting parent looks at its stop flag and the child's health
 # signals that stop a process on request: a child ended by one was stopped, not failed
@@ -53,6 +53,11 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 class WorkerError(TrainingError):
     """The training process of a fused group failed or died before finishing."""
+
+
+class WorkerStoppedError(WorkerError):
+    """The training process was stopped by a signal that asks a process to stop (SIGTERM,
+    SIGINT, SIGHUP): its jobs were killed, not failed."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +131,10 @@ class FusedWorker:
         Raises
         ------
         KeyboardInterrupt
-            When ``stop`` is set (the child is stopped first), or the child was stopped by
-            SIGTERM, SIGINT or SIGHUP (someone stopped the sweep, e.g. its process group): its
-            jobs end KILLED, as the sweep's own would.
+            When ``stop`` is set (the child is stopped first).
+        WorkerStoppedError
+            When the child was stopped by SIGTERM, SIGINT or SIGHUP (someone stopped the
+            sweep, e.g. its whole process group): its jobs were killed, not failed.
         WorkerError
             When the child failed (its traceback is in the message) or died otherwise (SIGKILL,
             as the kernel's out-of-memory killer sends, included).
@@ -144,8 +150,10 @@ class FusedWorker:
                     self._process.join()
                     code = self._process.exitcode or 0
                     if -code in STOP_SIGNALS:  # e.g. SIGTERM to the sweep's process group
-                        raise KeyboardInterrupt(
-                            f"stopped: the training process got {signal.Signals(-code).name}"
+                        raise WorkerStoppedError(
+                            f"{self.name}: the training process was stopped by "
+                            f"{signal.Signals(-code).name} (exit code {code}) before its group "
+                            "was done"
                         ) from None
                     raise WorkerError(
                         f"{self.name}: the training process died "

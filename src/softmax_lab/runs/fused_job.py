@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from softmax_lab.config.schema import Config
 from softmax_lab.core.training import EpochMetrics, StackPlan, TrainResult
+from softmax_lab.fusion.worker import WorkerStoppedError
 from softmax_lab.runs.job import JobContext, JobOutcome, OpenJob, close_job, open_job
 from softmax_lab.runs.timings import mark, phase
 
@@ -97,6 +98,11 @@ def run_fused(
         for job in jobs.values():
             job.kill()  # the jobs already closed keep their outcome
         raise
+    except WorkerStoppedError as e:  # e.g. SIGTERM to the sweep's process group: killed, not failed
+        for j, job in jobs.items():
+            job.kill(reason=str(e))
+            if job.outcome is not None:
+                outcomes.setdefault(j, job.outcome)
     except Exception as e:  # not a diverged job (those fail alone) but the group: all fail
         log.exception("fused training failed")
         for j, job in jobs.items():

@@ -125,12 +125,12 @@ class OpenJob:
         if self.ctx.on_epoch is not None:
             self.ctx.on_epoch(m)
 
-    def kill(self) -> None:
+    def kill(self, reason: str = "interrupted") -> None:
         """Close the run as KILLED (Ctrl-C, SIGTERM): never left RUNNING."""
         if self.outcome is None:
             if self.rec.status is None:
-                self.rec.finish("KILLED", reason="interrupted")
-            self.outcome = JobOutcome("KILLED", self.rec.run_id, "interrupted", self.history)
+                self.rec.finish("KILLED", reason=reason)
+            self.outcome = JobOutcome("KILLED", self.rec.run_id, reason, self.history)
 
 
 def _fail(job: OpenJob, reason: str) -> JobOutcome:
