@@ -169,6 +169,18 @@ def check_usable(uri: str, *, write: bool) -> None:
         store or directory on a read-only file system or without permission to write; no
         MLflow server answering at an ``http(s)://`` URI.
     """
+    # Once per store and process: every read of a store passes here (a sweep's report reads
+    # each run's history), and a server's check is an HTTP request. Only successes are kept.
+    if (uri, write) in _USABLE or (uri, True) in _USABLE:
+        return
+    _check_usable(uri, write=write)
+    _USABLE.add((uri, write))
+
+
+_USABLE: set[tuple[str, bool]] = set()  # (URI, checked for writing) found usable
+
+
+def _check_usable(uri: str, *, write: bool) -> None:
     scheme, sep, _ = uri.partition("://")
     if not sep:
         hint = f" (for a SQLite file: sqlite:///{Path(uri).expanduser().absolute()})"
