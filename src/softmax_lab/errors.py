@@ -44,7 +44,22 @@ class TrainingError(SoftmaxLabError, RuntimeError):
 
 
 class ConfigError(InputError):
-    """One or more config values break a rule; the message lists each as key, rule, value."""
+    """One or more config values break a rule; the message lists each as key, rule, value.
+
+    ``ConfigError.broken(problems)`` makes the error for a list of broken rules: one problem
+    stays on one line (``invalid config: optim.lr must be > 0 …``), several get a line each;
+    ``problems`` keeps them for callers that report them their own way (a sweep's job list).
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems) or (message,)
+
+    @classmethod
+    def broken(cls, problems: Sequence[str]) -> ConfigError:
+        if len(problems) == 1:
+            return cls(f"invalid config: {problems[0]}", problems)
+        return cls("invalid config:\n  " + "\n  ".join(problems), problems)
 
 
 class DatasetError(InputError):

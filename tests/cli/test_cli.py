@@ -131,14 +131,35 @@ def test_bad_value_in_a_sweep_stops_everything_before_the_first_job(
 
 
 @pytest.mark.slow
-def test_bad_value_in_a_single_run_is_one_line_and_exit_2(tmp_path: Path, digits_dir: Path) -> None:
-    proc = cli(
-        "train", *common_overrides(tmp_path, digits_dir), "optim.lr=-1", cwd=tmp_path, check=False
-    )
+def test_bad_value_in_a_single_run_is_one_line_and_exit_2_with_nothing_made(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    work = tmp_path / "work"  # the run's default output dir (outputs/runs/DATE/TIME) is here
+    work.mkdir()
+    overrides = [o for o in common_overrides(tmp_path, digits_dir) if "hydra.run.dir" not in o]
+    proc = cli("train", *overrides, "optim.lr=-1", cwd=work, check=False)
     assert proc.returncode == 2
-    assert "optim.lr must be > 0 and finite, got -1" in proc.stderr
-    assert "Traceback" not in proc.stderr and "| epoch |" not in proc.stdout
+    assert proc.stderr == (
+        "softmax-lab: invalid config: optim.lr must be > 0 and finite, got -1.0; nothing was run\n"
+    )
+    assert "| epoch |" not in proc.stdout
     assert not (tmp_path / "mlflow.db").exists()
+    assert list(work.iterdir()) == [], "Hydra's run directory must not be made for a bad run"
+
+
+@pytest.mark.slow
+def test_several_bad_values_in_a_single_run_are_a_line_each(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    args = [*common_overrides(tmp_path, digits_dir), "optim.lr=-1", "optim.epochs=0"]
+    proc = cli("train", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "softmax-lab: invalid config:",
+        "  optim.lr must be > 0 and finite, got -1.0",
+        "  optim.epochs must be >= 1, got 0; nothing was run",
+    ]
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
@@ -156,6 +177,7 @@ def test_no_server_at_tracking_uri_fails_at_once(
     assert f"no MLflow server answers at tracking URI '{uri}': connection refused" in proc.stderr
     assert "nothing was run" in proc.stderr and "Traceback" not in proc.stderr
     assert time.monotonic() - started < 60  # MLflow alone retries for about two minutes
+    assert not (tmp_path / "run").exists() and not (tmp_path / "multirun").exists()
 
 
 @pytest.mark.slow

@@ -9,9 +9,9 @@ import pytest
 from hydra import compose
 from hydra._internal.callbacks import Callbacks
 from hydra.types import HydraContext
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from softmax_lab.cli.hydra_job import _can_run_light
+from softmax_lab.cli.hydra_job import can_run_light
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 
@@ -25,14 +25,21 @@ def _context(callbacks: DictConfig | None = None) -> HydraContext:
 
 
 def test_a_plain_sweep_job_takes_the_light_path() -> None:
-    assert _can_run_light(_config(), _context())
+    config = _config()
+    assert can_run_light(config, _context(config))  # with conf/config.yaml's own check_run
+
+
+def test_a_single_runs_config_check_is_the_one_callback_in_the_config() -> None:
+    callbacks = _config().hydra.callbacks
+    assert list(callbacks) == ["check_run"]
+    assert callbacks.check_run._target_ == "softmax_lab.cli.run_check.CheckRunFirst"
 
 
 @pytest.mark.parametrize("override", ["hydra.job.chdir=true", "+hydra.job.env_set.FOO=bar"])
 def test_chdir_or_env_set_go_to_hydras_run_job(override: str) -> None:
-    assert not _can_run_light(_config(override), _context())
+    assert not can_run_light(_config(override), _context())
 
 
 def test_hydra_callbacks_go_to_hydras_run_job() -> None:
-    callbacks = OmegaConf.create({"hydra": {"callbacks": {"log": {"_target_": "builtins.dict"}}}})
-    assert not _can_run_light(_config(), _context(callbacks))
+    config = _config("+hydra.callbacks.log._target_=builtins.dict")
+    assert not can_run_light(config, _context(config))

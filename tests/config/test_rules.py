@@ -90,7 +90,7 @@ def test_validate_reports_each_broken_rule_by_key_rule_and_value(rule: Rule, bad
         _set(cfg, rule.when.key, rule.when.value)
     _set(cfg, rule.key, bad)
     message = f"{rule.key} {rule.constraint.describe(bad)}, got {bad!r}"
-    with pytest.raises(ConfigError, match=f"^invalid config:\n  {re.escape(message)}$"):
+    with pytest.raises(ConfigError, match=f"^invalid config: {re.escape(message)}$"):
         validate(cfg)
 
 
@@ -158,7 +158,7 @@ def test_idx_path_that_is_not_a_directory_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         validate(Config(DatasetConfig(name="idx", path=missing)))
     assert str(info.value) == (
-        f"invalid config:\n  dataset.path must be an existing directory, got {missing!r}"
+        f"invalid config: dataset.path must be an existing directory, got {missing!r}"
     )
 
 
@@ -166,6 +166,6 @@ def test_a_path_given_to_a_dataset_that_finds_its_own_files_is_an_error(tmp_path
     with pytest.raises(ConfigError) as info:
         validate(Config(DatasetConfig(name="mnist_5k", path=str(tmp_path))))
     assert str(info.value) == (
-        "invalid config:\n  dataset.path must be unset unless dataset=idx (the other datasets "
+        "invalid config: dataset.path must be unset unless dataset=idx (the other datasets "
         f"find their files), got {str(tmp_path)!r}"
     )

@@ -7,6 +7,7 @@ exit code 2 (``console.report_input_error``). Its modules:
 
 - ``hydra_app``: ``softmax-lab train``: the Hydra app, the task that runs one job, where the
   config and the user's experiments are found;
+- ``run_check``: a single run's config and store checked before Hydra makes its directory;
 - ``sweeper``: ``hydra/sweeper=softmax_lab``: every job composed and validated first, the
   store and the sweep's parent run, resume;
 - ``compose``: composing a sweep's jobs once per family instead of once per job;

@@ -179,7 +179,7 @@ def job_context(config: Config) -> JobContext:
         output_dir=Path(hc.runtime.output_dir),
         job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
         overrides=user_overrides(list(hc.overrides.task)),
-        experiment_id=sweep.experiment_ids.get(where) if sweep is not None else None,
+        experiment_id=(sweep.experiment_ids if sweep is not None else state.prepared).get(where),
     )
 
 

@@ -6,7 +6,7 @@ quarter of a second every ten jobs, for a task that itself takes a few milliseco
 what ``run_job`` does for our jobs — the output directory with ``.hydra/config.yaml``,
 ``hydra.yaml`` and ``overrides.yaml``, the job's log file, ``HydraConfig`` set while the task
 runs, a ``JobReturn`` — in about a third of that. Anything it does not handle the same way
-(``hydra.job.chdir=true``, ``hydra.job.env_set``, Hydra callbacks) goes to Hydra's own
+(``hydra.job.chdir=true``, ``hydra.job.env_set``, a user's Hydra callbacks) goes to Hydra's own
 ``run_job``.
 """
 
@@ -22,12 +22,17 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-__all__ = ["run_job_light"]
+from softmax_lab.cli.run_check import CheckRunFirst
+
+__all__ = ["can_run_light", "run_job_light"]
 
 
-def _can_run_light(config: DictConfig, hydra_context: HydraContext) -> bool:
+def can_run_light(config: DictConfig, hydra_context: HydraContext) -> bool:
+    """Whether ``run_job_light`` does all Hydra's ``run_job`` would for this job: not with
+    ``chdir``, ``env_set`` or callbacks other than our own ``run_check`` (run mode only)."""
     job = config.hydra.job
-    return not job.chdir and not job.env_set and not hydra_context.callbacks.callbacks
+    others = [c for c in hydra_context.callbacks.callbacks if not isinstance(c, CheckRunFirst)]
+    return not job.chdir and not job.env_set and not others
 
 
 def _dump(container: Any) -> str:
@@ -43,7 +48,7 @@ def run_job_light(
 ) -> JobReturn:
     """Run ``task_function`` as one job of a sweep, like Hydra's ``run_job`` with
     ``job_dir_key="hydra.sweep.dir"`` and ``job_subdir_key="hydra.sweep.subdir"``."""
-    if not _can_run_light(config, hydra_context):
+    if not can_run_light(config, hydra_context):
         return run_job(
             hydra_context=hydra_context,
             task_function=task_function,

@@ -7,7 +7,7 @@ from typing import Any
 
 from softmax_lab.cli.console import SweepProgress
 
-__all__ = ["SweepState", "current"]
+__all__ = ["SweepState", "composed", "current", "last_exit_code", "prepared"]
 
 
 @dataclass
@@ -23,5 +23,7 @@ class SweepState:
 
 # configs the sweeper composed, keyed by the job's overrides, for the launcher to reuse
 composed: dict[tuple[str, ...], Any] = {}
+# (resolved tracking URI, experiment) → experiment id, prepared for a single run (run_check)
+prepared: dict[tuple[str, str], str] = {}
 current: list[SweepState] = []  # at most one: the sweep this process is running
 last_exit_code: list[int] = [0]  # set by a sweep or a single run, read by the CLI

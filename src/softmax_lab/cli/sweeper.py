@@ -29,7 +29,7 @@ from softmax_lab.cli.console import INPUT_ERROR_EXIT, SweepProgress, report_inpu
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.summary import summarise_sweep
 from softmax_lab.config.schema import Config, config_hash, validate
-from softmax_lab.errors import InputError
+from softmax_lab.errors import ConfigError, InputError
 from softmax_lab.runs.timings import mark, phase
 
 __all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "bookkeeping_overrides", "sweep_signature"]
@@ -107,8 +107,10 @@ class SoftmaxLabSweeper(BasicSweeper):
         for i, (job, composed) in enumerate(zip(jobs, self._composed, strict=True)):
             try:
                 configs.append(validate(to_config(composed)))
+            except ConfigError as e:
+                problems.append(f"job {i} ({' '.join(job)}): {'; '.join(e.problems)}")
             except InputError as e:
-                detail = str(e).removeprefix("invalid config:\n  ").replace("\n  ", "; ")
+                detail = str(e).replace("\n  ", "; ")
                 problems.append(f"job {i} ({' '.join(job)}): {detail}")
         if problems:
             print(

@@ -104,7 +104,7 @@ def validate(cfg: Config) -> Config:
     """
     problems = broken_rules(cfg)
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError.broken(problems)
     return cfg
 
 
