@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from softmax_lab.config.rules import broken_rules
@@ -108,10 +109,29 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-def config_from_dict(d: dict[str, Any]) -> Config:
+def _typed(key: str, value: Any, annotation: str) -> Any:
+    """``value`` if it has the field's type (an int for a float field becomes a float, as Hydra
+    makes it); else ``ConfigError`` naming the key, the type and the value."""
+    kinds = {"str": str, "int": int, "float": float, "bool": bool}
+    allowed = [part.strip() for part in annotation.split("|")]
+    if value is None and "None" in allowed:
+        return None
+    for kind in (kinds[a] for a in allowed if a in kinds):
+        if isinstance(value, bool) and kind is not bool:
+            continue  # True is an int to Python, not to a config
+        if isinstance(value, kind):
+            return value
+        if kind is float and isinstance(value, int):
+            return float(value)
+    raise ConfigError(f"{key} must be {' or '.join(allowed)}, got {value!r}")
+
+
+def config_from_dict(d: Mapping[str, Any]) -> Config:
     """Build a ``Config`` from a plain nested dict (e.g. a logged ``config.yaml``).
 
-    Unknown keys raise ``ConfigError`` naming them; missing keys take their defaults.
+    Missing keys take their defaults. Unknown keys, a group that is not a mapping and a value
+    of the wrong type raise ``ConfigError`` naming the key (Hydra checks the same for the
+    command line; a ``config.yaml`` can be edited by anyone).
     """
     groups: dict[str, type[Any]] = {
         "dataset": DatasetConfig,
@@ -119,15 +139,23 @@ def config_from_dict(d: dict[str, Any]) -> Config:
         "optim": OptimConfig,
         "tracking": TrackingConfig,
     }
+    top = {f.name: str(f.type) for f in dataclasses.fields(Config) if f.name not in groups}
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"a config must be a mapping of groups and keys, got {d!r}")
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         if key in groups:
-            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(groups[key])})
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key} must be a mapping of its keys, got {value!r}")
+            fields = {f.name: str(f.type) for f in dataclasses.fields(groups[key])}
+            unknown = sorted(str(k) for k in set(value) - set(fields))
             if unknown:
                 raise ConfigError(f"unknown keys in {key}: {', '.join(unknown)}")
-            kwargs[key] = groups[key](**value)
-        elif key in ("seed", "resume"):
-            kwargs[key] = value
+            kwargs[key] = groups[key](
+                **{k: _typed(f"{key}.{k}", v, fields[k]) for k, v in value.items()}
+            )
+        elif key in top:
+            kwargs[key] = _typed(str(key), value, top[key])
         else:
             raise ConfigError(f"unknown config key {key!r}")
     return Config(**kwargs)
