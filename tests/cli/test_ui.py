@@ -8,6 +8,8 @@ downloaded browser) through the pages a user would read. Screenshots of every st
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
 import subprocess
 import sys
@@ -283,3 +285,59 @@ def test_ui_shows_the_theta_picture_among_the_artifacts(
         size = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
         page.screenshot(path=SCREENSHOTS / "03-artifacts-theta.png")
     assert tuple(size) == _png_size(png)
+
+
+@pytest.mark.slow
+def test_ui_leaves_nothing_behind_after_ctrl_c(tmp_path: Path) -> None:
+    """One server process, no job runner: after Ctrl-C no process, no file in its temp dir
+    (MLflow's job store leaves ``db_init_lock-*`` there) and no queue directory in /dev/shm."""
+    shm = Path("/dev/shm")
+    shm_before = set(shm.iterdir()) if shm.is_dir() else set()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "ui.log"
+    cmd = [sys.executable, "-m", "softmax_lab", "ui", "--port", str(port)]
+    cmd += ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**clean_env(), "TMPDIR": str(temp)},
+            start_new_session=True,
+        )
+        try:
+            wait_until_healthy(url, server, log_path.read_text, timeout=90)
+            group = os.getpgid(server.pid)
+            members = [
+                p for p in Path("/proc").iterdir() if p.name.isdigit() and _in_group(p, group)
+            ]
+            assert len(members) <= 2, f"one server and at most one worker, got {len(members)}"
+            server.send_signal(signal.SIGINT)  # Ctrl-C: the ui process is the server (execv)
+            server.wait(timeout=60)
+        finally:
+            stop_group(server)
+    assert not any(_in_group(p, group) for p in Path("/proc").iterdir() if p.name.isdigit())
+    assert list(temp.iterdir()) == []
+    new_in_shm = (
+        [
+            p
+            for p in set(shm.iterdir()) - shm_before
+            if (p / "huey").exists() or p.name.startswith("tmp")
+        ]
+        if shm.is_dir()
+        else []
+    )
+    assert new_in_shm == [], f"left in /dev/shm: {new_in_shm}"
+
+
+def _in_group(proc: Path, group: int) -> bool:
+    """Whether the process /proc/PID belongs to process group ``group`` (gone: no)."""
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return int(fields[2]) == group and fields[0] != "Z"

@@ -673,6 +673,8 @@ def test_run_recorder_against_a_live_mlflow_server(tmp_path: Path) -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its workers form one process group, ended together below
+        # as `softmax-lab ui` runs it: no job runner (a lock file in /tmp, a queue in /dev/shm)
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     try:
         wait_until_healthy(url, server, (tmp_path / "server.log").read_text, timeout=60)
