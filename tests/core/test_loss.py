@@ -3,7 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from softmax_lab.core.loss import classification_error, softmax_grad_, softmax_loss
+from softmax_lab.core.loss import (
+    classification_error,
+    confusion_matrix,
+    softmax_grad_,
+    softmax_loss,
+)
 
 
 def test_softmax_loss_of_zero_logits_is_log_k() -> None:
@@ -67,3 +72,40 @@ def test_softmax_loss_rejects_mismatched_labels() -> None:
 def test_softmax_loss_rejects_one_dimensional_logits() -> None:
     with pytest.raises(ValueError, match=r"shape \(m, k\), got shape \(10,\)"):
         softmax_loss(np.zeros(10), np.zeros(10, dtype=int))
+
+
+# ---------------------------------------------------------------------------------------------
+# confusion matrix
+
+
+def test_confusion_matrix_equals_a_hand_count() -> None:
+    y_true = np.array([0, 0, 1, 2, 2, 2, 1])
+    y_pred = np.array([0, 1, 1, 2, 0, 2, 1])
+    cm = confusion_matrix(y_true, y_pred, 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 2, 0], [1, 0, 2]])
+    assert cm.dtype == np.int64
+
+
+def test_confusion_matrix_of_uint8_labels_does_not_overflow() -> None:
+    y = np.array([29, 29, 3], dtype=np.uint8)  # 29·30 + 29 = 899 > 255
+    cm = confusion_matrix(y, y, 30)
+    assert cm[29, 29] == 2 and cm[3, 3] == 1 and cm.sum() == 3
+
+
+def test_confusion_matrix_of_no_examples_is_zeros() -> None:
+    np.testing.assert_array_equal(confusion_matrix([], [], 4), np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "k", "message"),
+    [
+        ([0, 1], [0, 3], 3, r"y_pred has labels outside 0..2: min 0, max 3"),
+        ([-1, 1], [0, 1], 3, r"y_true has labels outside 0..2: min -1"),
+        ([0, 1, 2], [0, 1], 3, r"must be 1-D of equal length; got shapes \(3,\) and \(2,\)"),
+        ([0.0, 1.0], [0, 1], 3, "y_true must hold integer class labels, got dtype float64"),
+        ([0], [0], 0, "k must be >= 1, got 0"),
+    ],
+)
+def test_confusion_matrix_rejects_bad_input(y_true, y_pred, k: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        confusion_matrix(np.asarray(y_true), np.asarray(y_pred), k)
