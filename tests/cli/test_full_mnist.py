@@ -53,10 +53,13 @@ def test_seed_table_prints_the_readme_reference_table_exactly(
 ) -> None:
     out = train_experiment("seed_table", tmp_path, mnist_cache)
     assert table_rows(out) == readme_reference_table()
+    assert re.search(r"^run [0-9a-f]{32}: FINISHED$", out, re.M)  # not flagged as exploded
 
 
 @pytest.mark.slow
 def test_mlp_400_reaches_below_1_95_percent_test_error(tmp_path: Path, mnist_cache: Path) -> None:
-    rows = table_rows(train_experiment("mlp_400", tmp_path, mnist_cache))
+    out = train_experiment("mlp_400", tmp_path, mnist_cache)
+    rows = table_rows(out)
     assert [int(r[0]) for r in rows] == list(range(1, 21))
+    assert re.search(r"^run [0-9a-f]{32}: FINISHED$", out, re.M)  # not flagged as exploded
     assert float(rows[-1][4]) < 0.0195, rows[-1]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+import yaml
 from helpers.cli import cli
 from mlflow import MlflowClient
 
@@ -165,3 +167,22 @@ def test_rerun_on_changed_data_is_exit_2_and_creates_no_run(
     assert "dataset on disk has fingerprint " in proc.stderr
     assert f"the run used {logged[:12]}…" in proc.stderr
     assert len(reading.runs_frame(uri, "t")) == 1, "no run may be created for other data"
+
+
+@pytest.mark.slow
+def test_rerun_of_a_run_logged_before_the_newer_keys_takes_their_defaults(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    uri, run_id = _train(tmp_path, digits_dir, "optim.epochs=2")
+    # the config.yaml such a run logged: without dataset.n_classes and the explosion keys
+    artifacts = Path(urlparse(MlflowClient(uri).get_run(run_id).info.artifact_uri).path)
+    logged = yaml.safe_load((artifacts / "config.yaml").read_text())
+    del logged["dataset"]["n_classes"]
+    del logged["optim"]["max_train_loss"], logged["optim"]["on_explode"]
+    (artifacts / "config.yaml").write_text(yaml.safe_dump(logged, sort_keys=False))
+
+    plan = prepare_rerun(uri, run_id)
+    assert plan.config.dataset.n_classes == 10 and plan.config.optim.on_explode == "flag"
+    assert not any("config hash differs" in w for w in plan.warnings)  # the same hash
+    proc = cli("rerun", run_id, "--tracking-uri", uri, cwd=tmp_path)
+    assert proc.stdout.rstrip().endswith("reproduced exactly"), proc.stdout

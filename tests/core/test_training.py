@@ -10,8 +10,10 @@ from softmax_lab.core.textbook import evaluate as textbook_evaluate
 from softmax_lab.core.training import (
     DivergenceError,
     EpochMetrics,
+    ExplosionError,
     StackPlan,
     TrainResult,
+    detect_explosion,
     evaluate,
     seeded_rngs,
     train,
@@ -249,3 +251,54 @@ def test_only_softmax_regression_stacks(split) -> None:
         train_stack(
             _net("mlp"), *split, StackPlan((0.1, 0.2), (1, 1), (0, 1), (1, 1)), batch_size=10
         )
+
+
+# -- explosions without NaN ----------------------------------------------------------------
+
+
+def _digits() -> tuple[np.ndarray, ...]:
+    from softmax_lab.data.sources import load_dataset
+
+    d = load_dataset("mnist_5k")
+    return d.X_train[:800], d.y_train[:800], d.X_test[:200], d.y_test[:200]
+
+
+def test_a_huge_step_size_explodes_with_finite_losses_and_is_detected() -> None:
+    X, y, Xt, yt = _digits()
+    result = train(SoftmaxRegression(784, 10), X, y, Xt, yt, lr=1000, batch_size=100, epochs=3)
+    assert all(np.isfinite(m.train_loss) for m in result.history)  # not a DivergenceError
+    explosion = detect_explosion(result.history, n_classes=10)
+    assert isinstance(explosion, ExplosionError) and isinstance(explosion, RuntimeError)
+    assert explosion.loss == result.history[-1].train_loss > 100
+    assert explosion.bound == pytest.approx(np.log(10)) and explosion.epoch == 3
+    assert str(explosion) == (
+        f"training exploded: final train loss {explosion.loss:.5g} (epoch 3) is not below "
+        "ln(10) = 2.3026, the loss of predicting all 10 classes alike "
+        "(optim.max_train_loss=null); try a smaller optim.lr"
+    )
+
+
+def test_the_reference_step_size_does_not_explode() -> None:
+    X, y, Xt, yt = _digits()
+    result = train(SoftmaxRegression(784, 10), X, y, Xt, yt, lr=0.2, batch_size=100, epochs=3)
+    assert detect_explosion(result.history, n_classes=10) is None
+
+
+def test_a_two_layer_net_whose_relus_died_sits_at_ln_k_and_is_detected() -> None:
+    X, y, Xt, yt = _digits()
+    init_rng, _ = seeded_rngs(0)
+    net = TwoLayerNet(784, 10, hidden_dim=50, rng=init_rng)
+    result = train(net, X, y, Xt, yt, lr=1000, batch_size=100, epochs=3)
+    assert not net.forward(X).any()  # every logit 0: uniform predictions, loss ln 10
+    assert result.history[-1].train_loss == pytest.approx(np.log(10), rel=1e-6)
+    assert detect_explosion(result.history, n_classes=10) is not None
+
+
+def test_an_explicit_bound_replaces_ln_k() -> None:
+    history = [EpochMetrics(1, 9.0, 0.5, 9.0, 0.5, 0.1), EpochMetrics(2, 4.0, 0.5, 4.0, 0.5, 0.1)]
+    assert detect_explosion(history, n_classes=10) is not None  # 4.0 > ln 10
+    assert detect_explosion(history, n_classes=100) is None  # ln 100 = 4.6: only the last counts
+    assert detect_explosion(history, n_classes=10, max_train_loss=5.0) is None
+    explosion = detect_explosion(history, n_classes=10, max_train_loss=3.5)
+    assert explosion is not None and "is not below optim.max_train_loss=3.5;" in str(explosion)
+    assert detect_explosion([], n_classes=10) is None

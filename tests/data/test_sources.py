@@ -204,10 +204,135 @@ def test_dataset_rejects_float64_features() -> None:
         Dataset("x", np.zeros((2, 3)), y, np.zeros((2, 3), np.float32), y, "f", "s")
 
 
-def test_dataset_n_classes_grows_past_ten_labels() -> None:
+def test_dataset_n_classes_is_given_not_the_largest_label() -> None:
     X = np.zeros((2, 3), np.float32)
-    ds = Dataset("x", X, np.array([0, 12], np.uint8), X, np.array([1, 2], np.uint8), "f", "s")
-    assert ds.n_classes == 13
+    y_train, y_test = np.array([0, 12], np.uint8), np.array([1, 2], np.uint8)
+    assert Dataset("x", X, y_train, X, y_test, "f", "s", n_classes=13).n_classes == 13
+    assert Dataset("x", X, y_test, X, y_test, "f", "s", n_classes=40).n_classes == 40
+    msg = (
+        r"^x: y_train: labels must be in 0\.\.9 \(dataset\.n_classes=10\), got 12 in 1 of 2 "
+        r"labels; if the set has more classes, set dataset\.n_classes to their number$"
+    )
+    with pytest.raises(DatasetError, match=msg):
+        Dataset("x", X, y_train, X, y_test, "f", "s")
+
+
+# -- labels against the class count --------------------------------------------------------
+
+
+def _relabel(directory: Path, base: str, raw: dict[str, np.ndarray], at: dict[int, int]) -> Path:
+    """Rewrite the label file `base` of a written set with the labels at the given rows changed."""
+    labels = raw[base].copy()
+    for row, value in at.items():
+        labels[row] = value
+    path = directory / f"{base}.gz"
+    write_idx(path, labels)
+    return path
+
+
+def test_idx_dataset_rejects_a_train_label_outside_the_class_count(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    raw = write_idx_set(tmp_path / "data")
+    path = _relabel(tmp_path / "data", "train-labels-idx1-ubyte", raw, {17: 255})
+    msg = (
+        rf"^{re.escape(str(path))}: labels must be in 0\.\.9 \(dataset\.n_classes=10\), "
+        r"got 255 in 1 of 200 labels; if the set has more classes, set dataset\.n_classes to "
+        r"their number$"
+    )
+    with pytest.raises(DatasetError, match=msg):
+        _load_idx(tmp_path / "data", tmp_path / "cache")
+
+
+def test_idx_dataset_rejects_test_labels_outside_the_class_count_listing_them(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    raw = write_idx_set(tmp_path / "data")
+    path = _relabel(
+        tmp_path / "data", "t10k-labels-idx1-ubyte", raw, {0: 10, 1: 255, 2: 11, 3: 255, 9: 10}
+    )
+    msg = rf"^{re.escape(str(path))}: labels must be in 0\.\.9 .*, got 10, 11, 255 in 5 of 50 "
+    with pytest.raises(DatasetError, match=msg):
+        _load_idx(tmp_path / "data", tmp_path / "cache")
+
+
+def test_out_of_range_labels_list_five_values_then_an_ellipsis(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    raw = write_idx_set(tmp_path / "data")
+    path = _relabel(tmp_path / "data", "t10k-labels-idx1-ubyte", raw, {i: 10 + i for i in range(8)})
+    msg = (
+        rf"^{re.escape(str(path))}: labels must be in 0\.\.9 .*, got 10, 11, 12, 13, 14, … in 8 of"
+    )
+    with pytest.raises(DatasetError, match=msg):
+        _load_idx(tmp_path / "data", tmp_path / "cache")
+
+
+def test_idx_dataset_with_more_classes_loads_with_n_classes(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    raw = write_idx_set(tmp_path / "data")
+    _relabel(tmp_path / "data", "train-labels-idx1-ubyte", raw, {17: 255})
+    ds = load_dataset("idx", path=tmp_path / "data", cache_dir=tmp_path / "cache", n_classes=256)
+    assert ds.n_classes == 256 and ds.y_train[17] == 255
+
+
+def test_class_count_does_not_depend_on_the_labels_present(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    raw = write_idx_set(tmp_path / "data")
+    nines = {int(i): 8 for i in np.flatnonzero(raw["t10k-labels-idx1-ubyte"] == 9)}
+    _relabel(tmp_path / "data", "t10k-labels-idx1-ubyte", raw, nines)  # a test set without 9s
+    ds = _load_idx(tmp_path / "data", tmp_path / "cache")
+    assert ds.y_test.max() == 8 and ds.n_classes == 10
+    wider = load_dataset("idx", path=tmp_path / "data", cache_dir=tmp_path / "cache", n_classes=12)
+    assert wider.n_classes == 12 and wider.fingerprint == ds.fingerprint
+
+
+def test_parsed_cache_and_memo_do_not_skip_the_label_check(
+    write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    raw = write_idx_set(tmp_path / "data")
+    path = _relabel(tmp_path / "data", "train-labels-idx1-ubyte", raw, {0: 200})
+    # parsed and cached under n_classes=201, in memory and on disk
+    load_dataset("idx", path=tmp_path / "data", cache_dir=tmp_path / "cache", n_classes=201)
+    msg = rf"^{re.escape(str(path))}: labels must be in 0\.\.9 .*, got 200 in 1 of 200 labels"
+    with pytest.raises(DatasetError, match=msg):  # the same process: memoised arrays
+        _load_idx(tmp_path / "data", tmp_path / "cache")
+    clear_memory_cache()
+    with pytest.raises(DatasetError, match=msg):  # a new process: the parsed cache
+        _load_idx(tmp_path / "data", tmp_path / "cache")
+    assert len(list((tmp_path / "cache" / "parsed").glob("*/y_train.npy"))) == 1
+
+
+@pytest.mark.parametrize("n_classes", [1, 0, -3, 2.5, True])
+def test_load_dataset_rejects_bad_n_classes(n_classes: object, tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=rf"n_classes must be .*>= 2, got {n_classes!r}"):
+        load_dataset("mnist_5k", cache_dir=tmp_path, n_classes=n_classes)  # type: ignore[arg-type]
+
+
+def test_downloaded_idx_set_labels_are_checked(
+    http_mirror: Mirror, write_idx_set: IdxSetWriter, tmp_path: Path
+) -> None:
+    spec = _published(http_mirror, write_idx_set)
+    cache = _ParsedCache(tmp_path / "cache")
+    ds = load_remote_idx(spec, cache=cache, download=True, n_classes=10)
+    assert ds.n_classes == 10
+    clear_memory_cache()
+    path = tmp_path / "cache" / "mnist" / "train-labels-idx1-ubyte.gz"
+    # every label is in 0..9, so 0..4 leaves some of them out (the train labels come first)
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(path))}: labels must be in 0\.\.4 "):
+        load_remote_idx(spec, cache=cache, download=False, n_classes=5)
+
+
+def test_mnist_5k_labels_are_checked_naming_the_csv_and_split(tmp_path: Path) -> None:
+    assert load_dataset("mnist_5k", cache_dir=tmp_path).n_classes == 10
+    msg = (
+        r"^.*mnist_5k\.csv\.gz \(train split\): labels must be in 0\.\.7 "
+        r"\(dataset\.n_classes=8\), got 8, 9 in 800 of 4000 labels"
+    )
+    with pytest.raises(DatasetError, match=msg):
+        load_dataset("mnist_5k", cache_dir=tmp_path, n_classes=8)
 
 
 # -- parsed cache --------------------------------------------------------------------------

@@ -47,8 +47,9 @@ def test_start_worker_trains_the_group_in_a_child_process() -> None:
     assert sorted(epochs) == [(0, 1), (1, 1), (1, 2)]
 
 
-# what the jobs of a group may differ in; every other key of the config keeps jobs apart
-MAY_DIFFER = {"optim.lr", "optim.epochs", "resume"}
+# what the jobs of a group may differ in; every other key of the config keeps jobs apart (the
+# explosion bound and policy judge a job's history after training, so they may differ too)
+MAY_DIFFER = {"optim.lr", "optim.epochs", "optim.max_train_loss", "optim.on_explode", "resume"}
 
 
 def _other(value: Any) -> Any:
@@ -104,7 +105,7 @@ def test_jobs_differing_in_any_other_key_do_not_fuse(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", sorted(MAY_DIFFER))
-def test_jobs_differing_only_in_step_size_epochs_or_resume_fuse(key: str) -> None:
+def test_jobs_differing_only_in_step_size_epochs_explosion_check_or_resume_fuse(key: str) -> None:
     base = Config()
     assert fusion_groups([base, _changed(base, key)]) == [[0, 1]]
 

@@ -163,3 +163,35 @@ def test_seconds_is_the_runs_own_training_time_when_tagged(cmp_frame: pd.DataFra
     for run, share in shares.items():
         expected = wall[run] if pd.isna(share) else float(share)
         assert table.loc[run, "seconds"] == pytest.approx(expected)
+
+
+# --- runs flagged exploded ----------------------------------------------------------------------
+
+
+def _exploded(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``frame`` with the run named ``name`` tagged as the job tags a run that exploded."""
+    flags = ["true" if n == name else None for n in frame["run_name"]]
+    return frame.assign(**{"tags.sl.exploded": flags})
+
+
+def test_an_exploded_run_is_flagged_and_ranked_after_the_runs_that_learned(
+    cmp_frame: pd.DataFrame,
+) -> None:
+    table = compare_table(_exploded(cmp_frame, "lr=0.05 B=100"))  # the best test error
+    assert list(table["name"]) == ["lr=0.1 B=50", "lr=0.2 B=100", "lr=0.05 B=100", "lr=0.5 B=50"]
+    assert list(table.columns[:4]) == ["run", "name", "status", "flag"]
+    assert table["flag"].fillna("").tolist() == ["", "", "exploded", ""]
+    assert list(table["status"]) == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
+    by_lr = compare_table(_exploded(cmp_frame, "lr=0.05 B=100"), sort="optim.lr")
+    assert list(by_lr["optim.lr"]) == [0.1, 0.2, 0.05, 0.5]
+    assert "flag" not in compare_table(cmp_frame).columns  # no run flagged: no column
+
+
+def test_the_flag_shows_in_every_format(cmp_frame: pd.DataFrame) -> None:
+    table = compare_table(_exploded(cmp_frame, "lr=0.2 B=100"))
+    text = format_table(table, "table").splitlines()
+    assert text[0].split()[:4] == ["run", "name", "status", "flag"]
+    assert [line.split()[4] for line in text[1:]] == ["-", "-", "exploded", "-"]  # after B=…
+    rows = list(pd.read_csv(io.StringIO(format_table(table, "csv")))["flag"].fillna(""))
+    assert rows == ["", "", "exploded", ""]
+    assert "| exploded |" in format_table(table, "markdown")

@@ -30,6 +30,13 @@ def summarise_sweep(
     print(report.format_table(table, "table"))
     if failed:
         print(f"\n{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
+    if "tags.sl.exploded" in runs.columns:
+        flagged = runs[(runs["tags.sl.exploded"] == "true") & (runs["status"] == "FINISHED")]
+        lines = [
+            f"{r.run_id[:8]} {r.run_name}: {r['tags.sl.explosion']}" for _, r in flagged.iterrows()
+        ]
+        if lines:
+            print(f"\n{len(lines)} job(s) finished but exploded:\n  " + "\n  ".join(lines))
     try:
         paths = write_sweep_report(uri, runs, report_dir, table=table)
         run_writes.log_files(uri, parent_run_id, paths, "sweep")

@@ -22,6 +22,7 @@ from softmax_lab.core.constraints import (
     problem,
 )
 from softmax_lab.core.model import MODEL_NAMES
+from softmax_lab.core.training import ON_EXPLODE
 from softmax_lab.data.sources import DATASET_NAMES
 
 __all__ = ["RULES", "Rule", "When", "broken_rules", "lookup"]
@@ -61,12 +62,19 @@ RULES: tuple[Rule, ...] = (
         when=_NOT_IDX,
     ),
     Rule("dataset.split_seed", Interval(int, 0, None, closed="left")),
+    Rule("dataset.n_classes", Interval(int, 2, None, closed="left")),
     Rule("model.name", OneOf(MODEL_NAMES)),
     Rule("model.hidden_dim", Interval(int, 1, None, closed="left")),
     Rule("optim.name", OneOf(("sgd",))),
     Rule("optim.lr", Interval(float, 0, None, closed="neither")),
     Rule("optim.batch_size", Interval(int, 1, None, closed="left")),
     Rule("optim.epochs", Interval(int, 1, None, closed="left")),
+    Rule(
+        "optim.max_train_loss",
+        Interval(float, 0, None, closed="neither"),
+        when=When("optim.max_train_loss", None, negate=True),  # None: ln(dataset.n_classes)
+    ),
+    Rule("optim.on_explode", OneOf(ON_EXPLODE)),
     Rule("seed", Interval(int, 0, None, closed="left")),
     Rule("tracking.experiment", NonEmptyString("name")),
 )

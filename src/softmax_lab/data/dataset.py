@@ -1,9 +1,10 @@
-"""The :class:`Dataset` value, its error, and the in-process memo that builds it once per source.
+"""The :class:`Dataset` value, its labels' check, and the in-process memo that builds it once.
 
-:func:`load_cached` returns the memoised dataset for a set of source files, else the parsed
-arrays from ``<cache_dir>/parsed/`` (:mod:`softmax_lab.data.parsed_cache`), else whatever its
-``parse`` callback returns, wrapped as a read-only :class:`Dataset`. :func:`scale_pixels` is
-the one pixel scaling every loader uses.
+:func:`load_cached` returns the memoised dataset for a set of source files and class count,
+else the parsed arrays from ``<cache_dir>/parsed/`` (:mod:`softmax_lab.data.parsed_cache`), else
+whatever its ``parse`` callback returns, wrapped as a read-only :class:`Dataset` once its labels
+passed :func:`check_labels` (on every build, so the parsed cache never skips it).
+:func:`scale_pixels` is the one pixel scaling every loader uses.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from numpy.typing import NDArray
 from softmax_lab.data.parsed_cache import ParsedArrays, ParsedCache, source_key
 from softmax_lab.errors import DatasetError
 
-__all__ = ["Dataset", "clear_memory_cache", "load_cached", "scale_pixels"]
+__all__ = [
+    "DEFAULT_N_CLASSES",
+    "Dataset",
+    "check_labels",
+    "clear_memory_cache",
+    "load_cached",
+    "scale_pixels",
+]
+
+DEFAULT_N_CLASSES = 10  # MNIST-format sets: digits or Fashion-MNIST's ten kinds of clothing
+SHOWN_BAD_LABELS = 5  # distinct out-of-range values a message lists before "…"
 
 _MEMO: dict[tuple[Any, ...], Dataset] = {}
 
@@ -44,6 +55,14 @@ class Dataset:
         SHA-256 and the split parameters. Independent of gzip packing and of file locations.
     source : str
         Directory or file the data came from.
+    n_classes : int
+        Number of classes k (>= 2): the width of the model's output. Every label is in
+        ``0..k-1``; a class may have no example (a test set without 9s still gives k = 10).
+
+    Raises
+    ------
+    DatasetError
+        Arrays of the wrong dtype, shape or layout, or a label outside ``0..n_classes-1``.
     """
 
     name: str
@@ -53,6 +72,7 @@ class Dataset:
     y_test: NDArray[np.uint8]
     fingerprint: str
     source: str
+    n_classes: int = DEFAULT_N_CLASSES
 
     def __post_init__(self) -> None:
         for X, y, part in (
@@ -75,17 +95,45 @@ class Dataset:
                 f"{self.name}: X_test has {self.X_test.shape[1]} features, "
                 f"X_train has {self.n_features}"
             )
+        check_labels(self.y_train, self.n_classes, source=f"{self.name}: y_train")
+        check_labels(self.y_test, self.n_classes, source=f"{self.name}: y_test")
 
     @property
     def n_features(self) -> int:
         """Number of input features n (784 for 28x28 images)."""
         return int(self.X_train.shape[1])
 
-    @property
-    def n_classes(self) -> int:
-        """Number of classes k: 10, or the largest label + 1 when a label exceeds 9."""
-        top = max((int(y.max()) for y in (self.y_train, self.y_test) if y.size), default=0)
-        return max(10, top + 1)
+
+def check_labels(y: NDArray[np.integer], n_classes: int, *, source: str) -> None:
+    """Raise unless every label of ``y`` is a class ``0..n_classes-1``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (m,), integer
+    n_classes : int
+        k >= 2.
+    source : str
+        What holds the labels, to start the message: the label file's path.
+
+    Raises
+    ------
+    DatasetError
+        ``n_classes`` below 2, or labels out of range, e.g. ``t10k-labels-idx1-ubyte.gz: labels
+        must be in 0..9 (dataset.n_classes=10), got 255 in 1 of 10000 labels``.
+    """
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) or n_classes < 2:
+        raise DatasetError(f"{source}: n_classes must be an int >= 2, got {n_classes!r}")
+    if not y.size or (int(y.min()) >= 0 and int(y.max()) < n_classes):  # two cheap passes
+        return
+    bad = (y < 0) | (y >= n_classes)  # (m,)
+    values = np.unique(y[bad])
+    shown = ", ".join(str(v) for v in values[:SHOWN_BAD_LABELS])
+    more = ", …" if len(values) > SHOWN_BAD_LABELS else ""
+    raise DatasetError(
+        f"{source}: labels must be in 0..{n_classes - 1} (dataset.n_classes={n_classes}), got "
+        f"{shown}{more} in {int(bad.sum())} of {y.size} labels; if the set has more classes, "
+        "set dataset.n_classes to their number"
+    )
 
 
 def scale_pixels(pixels: NDArray[Any]) -> NDArray[np.float32]:
@@ -110,15 +158,25 @@ def load_cached(
     params: str,
     source: str,
     parse: Callable[[], tuple[ParsedArrays, str]],
+    *,
+    n_classes: int = DEFAULT_N_CLASSES,
+    label_sources: tuple[str, str] = ("y_train", "y_test"),
 ) -> Dataset:
-    """Return the memoised, cached or freshly parsed (`parse`) dataset for `files`."""
+    """Return the memoised, cached or freshly parsed (`parse`) dataset for `files`.
+
+    Its labels are checked against ``n_classes`` whenever a dataset is built, from the parsed
+    cache too, so an out-of-range label is always reported, naming ``label_sources`` (where the
+    train and the test labels come from: their files); the memo holds only checked datasets.
+    """
     key = source_key(files, params)
-    memo_key = (name, key, str(cache.root.resolve()))
+    memo_key = (name, key, str(cache.root.resolve()), n_classes)
     if (hit := _MEMO.get(memo_key)) is not None:
         return hit
     arrays, fingerprint = cache.load(name, key, source, parse)
+    check_labels(arrays.y_train, n_classes, source=label_sources[0])
+    check_labels(arrays.y_test, n_classes, source=label_sources[1])
     for array in arrays:
         array.flags.writeable = False  # shared by every caller through the memo
-    dataset = Dataset(name, *arrays, fingerprint=fingerprint, source=source)
+    dataset = Dataset(name, *arrays, fingerprint=fingerprint, source=source, n_classes=n_classes)
     _MEMO[memo_key] = dataset
     return dataset

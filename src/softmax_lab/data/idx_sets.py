@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softmax_lab.data.dataset import Dataset, load_cached, scale_pixels
+from softmax_lab.data.dataset import DEFAULT_N_CLASSES, Dataset, load_cached, scale_pixels
 from softmax_lab.data.download import RemoteFile, fetch
 from softmax_lab.data.idx import read_idx_with_digest
 from softmax_lab.data.parsed_cache import ParsedArrays, ParsedCache
@@ -164,15 +164,18 @@ def load_remote_idx(
     mirrors: Sequence[str] | None = None,
     system_dirs: Sequence[Path] = (),
     timeout: float = 30,
+    n_classes: int = DEFAULT_N_CLASSES,
 ) -> Dataset:
-    """Load a downloadable IDX dataset from its cache directory, a system directory, or the web."""
+    """Load a downloadable IDX dataset from its cache directory, a system directory, or the web.
+
+    Its labels must be classes ``0..n_classes-1`` (``load_idx_files``)."""
     mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
     expected = tuple(f.payload_sha256 for f in spec.files)
     home = cache.root / spec.name
     for directory in (home, *system_dirs):
         found, missing = _find_in(directory)
         if not missing:
-            return load_idx_files(spec.name, found, expected, cache)
+            return load_idx_files(spec.name, found, expected, cache, n_classes=n_classes)
     _, missing = _find_in(home)
     if not download:
         reason = "download=False, so nothing was downloaded."
@@ -185,7 +188,9 @@ def load_remote_idx(
             tried = "\n".join(f"  {line}" for line in err.failures) or f"  {err}"
             reason = f"Downloading failed:\n{tried}"
         else:
-            return load_idx_files(spec.name, _find_in(home)[0], expected, cache)
+            return load_idx_files(
+                spec.name, _find_in(home)[0], expected, cache, n_classes=n_classes
+            )
     also = f" (also looked in {', '.join(map(str, system_dirs))})" if system_dirs else ""
     offline = "; ".join(v for k, v in _OFFLINE.items() if k != spec.name)
     raise DatasetError(
@@ -232,7 +237,31 @@ def _parse_idx(files: Sequence[Path], expected: Sequence[str | None]) -> tuple[P
 
 
 def load_idx_files(
-    name: str, files: Sequence[Path], expected: Sequence[str | None], cache: ParsedCache
+    name: str,
+    files: Sequence[Path],
+    expected: Sequence[str | None],
+    cache: ParsedCache,
+    *,
+    n_classes: int = DEFAULT_N_CLASSES,
 ) -> Dataset:
+    """The dataset of four IDX files (``IDX_FILES`` order), parsed or from the parsed cache.
+
+    Raises
+    ------
+    DatasetError
+        Files that do not fit together, a payload that is not the ``expected`` one, or a label
+        outside ``0..n_classes-1`` (naming the label file, the values and how many).
+    softmax_lab.data.idx.IdxFormatError
+        A file that is not well-formed IDX.
+    """
     source = str(files[0].parent.resolve())
-    return load_cached(cache, name, files, "", source, lambda: _parse_idx(files, expected))
+    return load_cached(
+        cache,
+        name,
+        files,
+        "",
+        source,
+        lambda: _parse_idx(files, expected),
+        n_classes=n_classes,
+        label_sources=(str(files[1]), str(files[3])),
+    )

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from softmax_lab.core.constraints import Interval, check_params
-from softmax_lab.data.dataset import Dataset, load_cached
+from softmax_lab.data.dataset import DEFAULT_N_CLASSES, Dataset, load_cached
 from softmax_lab.data.idx_sets import (
     FASHION_MNIST,
     FASHION_MNIST_SYSTEM_DIR,
@@ -34,7 +34,10 @@ __all__ = ["DATASET_NAMES", "default_cache_dir", "load_dataset"]
 
 DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
 
-_PARAMETER_CONSTRAINTS = {"split_seed": Interval(int, 0, None, closed="left")}
+_PARAMETER_CONSTRAINTS = {
+    "split_seed": Interval(int, 0, None, closed="left"),
+    "n_classes": Interval(int, 2, None, closed="left"),
+}
 
 
 def default_cache_dir() -> Path:
@@ -50,6 +53,7 @@ def load_dataset(
     cache_dir: str | Path | None = None,
     download: bool = True,
     split_seed: int = 0,
+    n_classes: int = DEFAULT_N_CLASSES,
 ) -> Dataset:
     """Load a named dataset.
 
@@ -68,6 +72,9 @@ def load_dataset(
         Download missing MNIST / Fashion-MNIST files from the public mirrors.
     split_seed : int
         Seed of the stratified 4,000/1,000 split of ``"mnist_5k"`` (ignored by the others).
+    n_classes : int
+        Number of classes k >= 2 (default 10): every label must be in ``0..k-1``, and models
+        built for the dataset have k outputs, whichever labels occur.
 
     Returns
     -------
@@ -78,7 +85,8 @@ def load_dataset(
     ------
     DatasetError
         Unknown name, missing files (with where to put them and how to get them), counts that
-        do not match, a payload checksum that does not match the published one.
+        do not match, a payload checksum that does not match the published one, a label
+        outside ``0..n_classes-1`` (naming the label file, the values and how many).
     softmax_lab.data.idx.IdxFormatError
         A file that is not well-formed IDX (its message names the file).
     """
@@ -89,7 +97,9 @@ def load_dataset(
             f"path= is only used by the 'idx' dataset, got path={str(path)!r} for {name!r}; "
             f"use load_dataset('idx', path={str(path)!r})"
         )
-    check_params(_PARAMETER_CONSTRAINTS, error=DatasetError, split_seed=split_seed)
+    check_params(
+        _PARAMETER_CONSTRAINTS, error=DatasetError, split_seed=split_seed, n_classes=n_classes
+    )
     cache = ParsedCache(
         Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     )
@@ -97,21 +107,29 @@ def load_dataset(
         if path is None:
             raise DatasetError("load_dataset('idx') needs path=<directory with the four IDX files>")
         directory = Path(path).expanduser()
-        return load_idx_files("idx", find_idx_files(directory), (None,) * 4, cache)
+        files = find_idx_files(directory)
+        return load_idx_files("idx", files, (None,) * 4, cache, n_classes=n_classes)
     if name == "mnist_5k":
-        return _load_mnist_5k(cache, split_seed=split_seed)
+        return _load_mnist_5k(cache, split_seed=split_seed, n_classes=n_classes)
     if name == "mnist":
-        return load_remote_idx(MNIST, cache=cache, download=download)
+        return load_remote_idx(MNIST, cache=cache, download=download, n_classes=n_classes)
     return load_remote_idx(
-        FASHION_MNIST, cache=cache, download=download, system_dirs=(FASHION_MNIST_SYSTEM_DIR,)
+        FASHION_MNIST,
+        cache=cache,
+        download=download,
+        system_dirs=(FASHION_MNIST_SYSTEM_DIR,),
+        n_classes=n_classes,
     )
 
 
-def _load_mnist_5k(cache: ParsedCache, *, split_seed: int) -> Dataset:
+def _load_mnist_5k(cache: ParsedCache, *, split_seed: int, n_classes: int) -> Dataset:
     # Imported here, not at the top: mnist5k imports DatasetError and scale_pixels from here.
     from softmax_lab.data import mnist5k
 
     csv = mnist5k.find_csv()
     params = mnist5k.split_params(split_seed)
     parse = lambda: mnist5k.parse(csv, split_seed=split_seed, params=params)  # noqa: E731
-    return load_cached(cache, "mnist_5k", [csv], params, str(csv), parse)
+    labels = (f"{csv} (train split)", f"{csv} (test split)")
+    return load_cached(
+        cache, "mnist_5k", [csv], params, str(csv), parse, n_classes=n_classes, label_sources=labels
+    )

@@ -1,9 +1,10 @@
 """Which jobs of a sweep can be fused, and starting a fused group's training.
 
 Jobs of softmax regression whose configs agree on every key but step size and epochs (and
-``resume``, which only says whether to skip finished jobs) form a group; ``group_plan`` stacks
-their step sizes and ``start_worker`` trains the group in a child process
-(``softmax_lab.fusion.worker``).
+``resume``, which only says whether to skip finished jobs, and the explosion check's
+``optim.max_train_loss`` and ``optim.on_explode``, which judge a job once it has ended) form a
+group; ``group_plan`` stacks their step sizes and ``start_worker`` trains the group in a child
+process (``softmax_lab.fusion.worker``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["fusion_groups", "group_plan", "start_worker"]
 
 # the keys in which the jobs of a group may differ: each job reads its own step size's block of
-# the stack for its own epochs (``resume`` does not change what a job computes)
-_MAY_DIFFER = ("optim.lr", "optim.epochs", "resume")
+# the stack for its own epochs (``resume`` does not change what a job computes, nor do the
+# explosion bound and policy, which judge a job's history once it has ended)
+_MAY_DIFFER = ("optim.lr", "optim.epochs", "optim.max_train_loss", "optim.on_explode", "resume")
 
 
 def _fusion_key(cfg: Config) -> tuple[tuple[str, Any], ...] | None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from softmax_lab.config.schema import Config, flatten
 
 __all__ = [
+    "EXPLODED",
     "FORMATS",
     "compare_runs",
     "compare_table",
@@ -34,7 +36,8 @@ DEFAULT_PARAMS = ("optim.lr", "optim.batch_size", "optim.epochs")
 PARAM_ORDER = tuple(flatten(Config()))  # the config's own order: dataset, model, optim, seed
 LAST_STATUSES = ("FAILED", "KILLED")
 NAME_WIDTH = 40  # the ``table`` format shortens longer run names (sweep overrides can be long)
-TABLE_FIXED = ("run", "name", "status", *METRICS, "seconds")  # compare_table's non-param columns
+TABLE_FIXED = ("run", "name", "status", "flag", *METRICS, "seconds")  # the non-param columns
+EXPLODED = "exploded"  # the flag of a run tagged sl.exploded=true
 
 
 def _numeric_if_possible(values: pd.Series) -> pd.Series:
@@ -73,7 +76,8 @@ def compare_table(
     sort : str
         Column to sort by, ascending: a metric (``test/error``, ``train/loss``, any other metric
         logged), ``seconds``, ``name``, or any param (shown or not; numeric params sort as
-        numbers). Runs that FAILED or were KILLED, and runs without a value to sort by, come
+        numbers). Runs flagged ``exploded`` come after the other runs, so the first row is
+        never one; runs that FAILED or were KILLED, and runs without a value to sort by, come
         last.
     top : int, optional
         Keep only the first ``top`` rows.
@@ -81,7 +85,9 @@ def compare_table(
     Returns
     -------
     DataFrame
-        Columns ``run`` (first 8 characters of the run id), ``name``, ``status``, then the params
+        Columns ``run`` (first 8 characters of the run id), ``name``, ``status``, ``flag`` (only
+        when a run has one: ``exploded`` for a run tagged ``sl.exploded=true``, whose final train
+        loss was not below its ``optim.max_train_loss``, by default ln k), then the params
         that vary across ``df`` (numeric where they are numbers; ``optim.lr``,
         ``optim.batch_size``, ``optim.epochs`` when none varies), then the last epoch's
         ``train/loss``, ``train/error``, ``test/loss``, ``test/error``, and ``seconds``: the
@@ -131,6 +137,9 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
             "status": column("status"),
         }
     )
+    exploded = (column("tags.sl.exploded") == "true").to_numpy()
+    if exploded.any():  # only then: tables of runs that all learned keep their columns
+        table["flag"] = [EXPLODED if e else None for e in exploded]
     for key in _shown_params(df):
         table[key] = _numeric_if_possible(column(f"params.{key}"))
     for key in METRICS:
@@ -148,7 +157,7 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
         if column.startswith(("params.", "metrics."))
         and (key := column.split(".", 1)[1]) not in table.columns
     }
-    choices = [c for c in table.columns if c not in ("run", "status")] + list(hidden)
+    choices = [c for c in table.columns if c not in ("run", "status", "flag")] + list(hidden)
     if sort not in choices:
         raise ValueError(f"sort must be one of {', '.join(choices)}, got {sort!r}")
     if sort in table.columns:
@@ -158,9 +167,10 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
     else:
         key = pd.to_numeric(column(hidden[sort]), errors="coerce")
     table["_key"] = key.to_numpy()
-    table["_last"] = table["status"].isin(LAST_STATUSES) | table["_key"].isna()
-    table = table.sort_values(["_last", "_key"], kind="stable", na_position="last")
-    table = table.drop(columns=["_last", "_key"])
+    last = table["status"].isin(LAST_STATUSES) | table["_key"].isna()
+    table["_rank"] = np.where(last, 2, np.where(exploded, 1, 0))  # learned, exploded, the rest
+    table = table.sort_values(["_rank", "_key"], kind="stable", na_position="last")
+    table = table.drop(columns=["_rank", "_key"])
     return table if top is None else table.head(top)
 
 

@@ -26,6 +26,7 @@ from softmax_lab.core.training import (
     DivergenceError,
     EpochMetrics,
     TrainResult,
+    detect_explosion,
     seeded_rngs,
     train,
 )
@@ -61,7 +62,8 @@ class JobContext:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How a job ended: ``status`` is FINISHED, FAILED or KILLED."""
+    """How a job ended: ``status`` is FINISHED, FAILED or KILLED; ``reason`` says why it did
+    not finish, or why a FINISHED job was flagged (it exploded)."""
 
     status: str
     run_id: str | None
@@ -264,7 +266,13 @@ def close_job(
     result: TrainResult | None = None,
     error: BaseException | None = None,
 ) -> JobOutcome:
-    """Log the trained parameters and pictures and end the run; or record why it failed."""
+    """Log the trained parameters and pictures and end the run; or record why it failed.
+
+    A trained job that exploded (``detect_explosion``: final train loss above
+    ``optim.max_train_loss``, by default ln k) is tagged ``sl.exploded=true`` with the reason in
+    ``sl.explosion``, and still ends FINISHED; with ``optim.on_explode=fail`` it ends FAILED with
+    that reason (its parameters and pictures logged all the same).
+    """
     if job.outcome is not None:
         return job.outcome
     if error is not None or model is None or result is None or job.data is None:
@@ -272,20 +280,27 @@ def close_job(
             str(error) if isinstance(error, DivergenceError) else f"{type(error).__name__}: {error}"
         )
         return _fail(job, reason)
+    explosion = detect_explosion(
+        result.history, n_classes=job.data.n_classes, max_train_loss=job.cfg.optim.max_train_loss
+    )
+    flagged = None if explosion is None else str(explosion)
+    status = "FAILED" if flagged and job.cfg.optim.on_explode == "fail" else "FINISHED"
     try:
         with phase("logging"):
             _log_params(job.rec, result)
+            if flagged is not None:
+                job.rec.set_tags({"sl.exploded": "true", "sl.explosion": flagged}, defer=True)
         with phase("pictures"):
             _log_pictures(job, model, result)
         with phase("logging"):
-            job.rec.finish("FINISHED")
+            job.rec.finish(status, reason=flagged if status == "FAILED" else None)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise
     except Exception as e:
         log.exception("logging the job's outputs failed")
         return _fail(job, f"{type(e).__name__}: {e}")
-    job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
+    job.outcome = JobOutcome(status, job.rec.run_id, flagged, job.history)
     return job.outcome
 
 
