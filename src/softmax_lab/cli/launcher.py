@@ -241,14 +241,17 @@ class FusedLauncher(Launcher):
                     for j in g.jobs:
                         returns[g.group[j]].return_value = outcomes[j]
                         report_outcome(outcomes[j])
-        except BaseException:
+        except BaseException as e:
             stop.set()  # the other groups stop at once and close their runs
             pool.shutdown(wait=True, cancel_futures=True)
             for worker in workers.values():  # groups not opened yet
                 if worker is not None:
                     worker.stop()
             for job in opened:  # opened, or trained but not closed yet: never left RUNNING
-                job.kill()
+                if isinstance(e, Exception):  # not an interruption: FAILED, with the cause
+                    job.fail(f"{type(e).__name__}: {e}")
+                else:
+                    job.kill()
             raise
         pool.shutdown()
 

@@ -40,12 +40,22 @@ def _clip(value: str) -> str:
 
 
 def terminate_run(client: MlflowClient, run_id: str, status: str, reason: str | None) -> None:
+    """End the run with ``status``; ``reason`` goes to the tag ``sl.failure_reason`` first. A
+    reason the store cannot take (e.g. it is full) does not keep the run from being ended."""
     if status not in RUN_STATUSES:
         raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+    problem: Exception | None = None
     if reason is not None:
         tag = _clip(reason)
-        retry_locked(f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag))
+        try:
+            retry_locked(
+                f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag)
+            )
+        except Exception as err:  # e.g. a full store: closing the run matters more
+            problem = err
     retry_locked(f"terminate run {run_id}", lambda: client.set_terminated(run_id, status))
+    if problem is not None:
+        logger.warning("run %s ended %s without its reason %r: %s", run_id, status, reason, problem)
 
 
 class RunRecorder:
