@@ -209,7 +209,8 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     unusable ``tracking.uri`` is one line on stderr and exit code 2, before anything is printed
     or created (a sweep's sweeper does the same for all its jobs at once).
     """
-    from softmax_lab.runs.job import run_job, run_name
+    from softmax_lab.errors import StoreFullError
+    from softmax_lab.runs.job import JobOutcome, run_job, run_name
     from softmax_lab.tracking import store
 
     sweep = state.current[0] if state.current else None
@@ -230,6 +231,8 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     table = EpochTable(config.optim.epochs, title="" if sweep else f"run: {label}")
     try:
         outcome = run_job(config, replace(ctx, on_epoch=table))
+    except StoreFullError as e:  # its run could not even be created: one line, no traceback
+        outcome = JobOutcome("FAILED", None, f"{type(e).__name__}: {e}")
     finally:
         table.close()
     report_outcome(outcome)

@@ -43,6 +43,7 @@ __all__ = [
     "OpenJob",
     "array_sha256",
     "close_job",
+    "log_failure",
     "open_job",
     "run_job",
     "run_name",
@@ -163,7 +164,7 @@ def _fail(job: OpenJob, reason: str) -> JobOutcome:
     return job.fail(reason)
 
 
-def _log_failure(what: str, e: Exception) -> None:
+def log_failure(what: str, e: Exception) -> None:
     """A full disk or store fails the run with its cause, which the caller reports: no
     traceback for it. Anything else gets its traceback in the log."""
     if isinstance(e, (OSError, StoreFullError)):
@@ -228,7 +229,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
         job.kill()
         raise
     except Exception as e:  # recorded on the run; the sweep goes on
-        _log_failure("job failed before training", e)
+        log_failure("job failed before training", e)
         _fail(job, f"{type(e).__name__}: {e}")
     return job
 
@@ -321,7 +322,7 @@ def close_job(
         job.kill()
         raise
     except Exception as e:
-        _log_failure("logging the job's outputs failed", e)
+        log_failure("logging the job's outputs failed", e)
         return _fail(job, f"{type(e).__name__}: {e}")
     job.outcome = JobOutcome("FINISHED", job.rec.run_id, None, job.history)
     return job.outcome
@@ -369,6 +370,6 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
         raise
     except Exception as e:  # a bad job must not take the sweep down: record why, go on
         if not isinstance(e, DivergenceError):
-            log.exception("job failed")
+            log_failure("job failed", e)
         return close_job(job, error=e)
     return close_job(job, model=model, result=result)

@@ -155,8 +155,8 @@ class RunRecorder:
         except BaseException as err:
             try:
                 recorder.finish("FAILED", reason=f"logging params failed: {err}")
-            except Exception:  # the error that stopped the params is the one to report
-                logger.exception("could not mark run %s FAILED", recorder.run_id)
+            except Exception as closing:  # the error that stopped the params is the one raised
+                logger.warning("could not mark run %s FAILED: %s", recorder.run_id, closing)
             raise
         return recorder
 
@@ -299,5 +299,5 @@ class RunRecorder:
         status: RunStatus = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         try:
             self.finish(status, reason=f"{type(exc).__name__}: {exc}")
-        except Exception:  # the job's own exception is the one to propagate
-            logger.exception("could not mark run %s %s", self._run_id, status)
+        except Exception as closing:  # the job's own exception is the one to propagate
+            logger.warning("could not mark run %s %s: %s", self._run_id, status, closing)
