@@ -26,6 +26,7 @@ __all__ = [
     "InputError",
     "RerunError",
     "SoftmaxLabError",
+    "StoreFullError",
     "TrackingError",
     "TrainingError",
 ]
@@ -83,6 +84,12 @@ class DownloadError(DatasetError):
 
 class TrackingError(InputError):
     """A tracking store, experiment or run is not what the caller asked for."""
+
+
+class StoreFullError(TrackingError):
+    """A store's database or disk is full: it takes no more writes (SQLite's ``SQLITE_FULL``,
+    ``ENOSPC`` on its file system). Before a command's work: exit 2; during a sweep, the job
+    whose write failed ends FAILED with it."""
 
 
 class RerunError(InputError):

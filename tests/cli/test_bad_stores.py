@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import cli
+from helpers.mounts import tmpfs
 from helpers.servers import free_port
 
 from softmax_lab.tracking.store import prepare_store
@@ -99,20 +100,13 @@ def test_a_store_that_cannot_be_used_is_one_line_and_exit_2(
 @pytest.fixture
 def read_only(tmp_path: Path) -> Iterator[Path]:
     """A directory on a tmpfs holding an existing store, remounted read-only."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.fail("mounting a read-only tmpfs needs root (CI runs as root)")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "ro", "8m") as mount:
         # in another process: this one would keep the store open, and a remount then fails
         create = f"from {prepare_store.__module__} import prepare_store as p; p({{!r}}, 't')"
         uri = f"sqlite:///{mount / 'old.db'}"
         subprocess.run([sys.executable, "-c", create.format(uri)], check=True, timeout=120)
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 @pytest.mark.slow

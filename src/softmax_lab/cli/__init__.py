@@ -13,7 +13,9 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``compose``: composing a sweep's jobs once per family instead of once per job;
 - ``convert``: the boundary: a ``DictConfig`` in, a ``config.schema.Config`` out;
 - ``launcher``: ``hydra/launcher=fused``: fused groups side by side, the rest one by one;
-- ``hydra_job``: Hydra's job directory for fused jobs, without ``run_job``'s deep copies;
+- ``hydra_job``: Hydra's job directory for fused jobs, without ``run_job``'s deep copies; every
+  job's Hydra files written atomically;
+- ``job_log``: the job's log file, which a full disk cuts short instead of flooding stderr;
 - ``state``: what the sweeper shares with the jobs it runs in the same process;
 - ``summary``: a finished sweep's table and pictures, on the terminal and its parent run;
 - ``console``: the terminal: per-epoch table, sweep progress bar, the one-line input error;

@@ -29,7 +29,7 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from softmax_lab.cli import EXPERIMENTS_ENV, EXPERIMENTS_OPTION, state
+from softmax_lab.cli import EXPERIMENTS_ENV, EXPERIMENTS_OPTION, hydra_job, state
 from softmax_lab.cli.console import EpochTable, report_input_error
 from softmax_lab.cli.convert import to_config
 from softmax_lab.config.schema import Config, validate
@@ -167,8 +167,9 @@ def user_overrides(overrides: list[str]) -> list[str]:
 
 
 def job_context(config: Config) -> JobContext:
-    """The running job's context (output dir, job number, overrides) from Hydra, and the
-    experiment id when the sweep already prepared the job's store."""
+    """The running job's context (output dir, job number, overrides) from Hydra, the
+    experiment id when the sweep already prepared the job's store, and why the job's Hydra
+    files could not be written, if they could not."""
     from softmax_lab.runs.job import JobContext
     from softmax_lab.tracking import store
 
@@ -177,6 +178,7 @@ def job_context(config: Config) -> JobContext:
     where = (store.resolve_uri(config.tracking.uri), config.tracking.experiment)
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
+        output_problem=state.output_problems.pop(str(hc.runtime.output_dir), None),
         job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
         overrides=user_overrides(list(hc.overrides.task)),
         experiment_id=(sweep.experiment_ids if sweep is not None else state.prepared).get(where),
@@ -207,7 +209,8 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     unusable ``tracking.uri`` is one line on stderr and exit code 2, before anything is printed
     or created (a sweep's sweeper does the same for all its jobs at once).
     """
-    from softmax_lab.runs.job import run_job, run_name
+    from softmax_lab.errors import StoreFullError
+    from softmax_lab.runs.job import JobOutcome, run_job, run_name
     from softmax_lab.tracking import store
 
     sweep = state.current[0] if state.current else None
@@ -228,6 +231,8 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     table = EpochTable(config.optim.epochs, title="" if sweep else f"run: {label}")
     try:
         outcome = run_job(config, replace(ctx, on_epoch=table))
+    except StoreFullError as e:  # its run could not even be created: one line, no traceback
+        outcome = JobOutcome("FAILED", None, f"{type(e).__name__}: {e}")
     finally:
         table.close()
     report_outcome(outcome)
@@ -251,6 +256,7 @@ def run_train(argv: list[str], *, experiments: str | None = None) -> int:
     except InputError as e:
         return report_input_error(e, suffix="; nothing was run")
     register_configs()
+    hydra_job.install_save_config()  # Hydra's own run_job writes a job's files atomically
     state.last_exit_code[0] = 0
     experiments_option[0] = experiments
     sys.argv = ["softmax-lab", *argv]

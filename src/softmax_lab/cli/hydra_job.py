@@ -8,23 +8,80 @@ what ``run_job`` does for our jobs — the output directory with ``.hydra/config
 runs, a ``JobReturn`` — in about a third of that. Anything it does not handle the same way
 (``hydra.job.chdir=true``, ``hydra.job.env_set``, a user's Hydra callbacks) goes to Hydra's own
 ``run_job``.
+
+The job's files are written atomically, here and (through ``save_config``, which replaces
+Hydra's ``_save_config`` once ``install_save_config`` ran) in Hydra's ``run_job``: a full disk
+leaves no 0-byte or truncated ``.hydra/*.yaml``. A job whose files cannot be written still
+runs its task, whose run then fails at once with the cause (``state.output_problems``), so the
+job's run says "No space left on device" and names the file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import hydra.core.utils
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from softmax_lab.cli import state
 from softmax_lab.cli.run_check import CheckRunFirst
+from softmax_lab.data.files import write_atomically
 
-__all__ = ["can_run_light", "run_job_light"]
+__all__ = [
+    "HYDRA_FILES",
+    "can_run_light",
+    "install_save_config",
+    "run_job_light",
+    "save_config",
+    "save_job_files",
+]
+
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # in <job dir>/<output_subdir>
+
+
+def save_job_files(job_dir: str, files_dir: Path, files: Sequence[tuple[str, str]]) -> bool:
+    """Write a job's Hydra files (name, text) into ``files_dir``, each atomically; return
+    whether all were written.
+
+    If one cannot be written (e.g. no space left on device), the ones written before it are
+    removed too (a job directory holds all of them or none) and the problem is kept in
+    ``state.output_problems[job_dir]``, for the job's run to fail with.
+    """
+    if job_dir in state.output_problems:  # an earlier file of this job failed: no more
+        return False
+    try:
+        files_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files:
+            write_atomically(files_dir / name, text.encode("utf-8"))
+    except OSError as err:
+        for name in HYDRA_FILES:
+            (files_dir / name).unlink(missing_ok=True)
+        state.output_problems[job_dir] = f"cannot write the job's Hydra files: {err}"
+        return False
+    return True
+
+
+def save_config(cfg: Any, filename: str, output_dir: Path) -> None:
+    """Hydra's ``_save_config``, atomic, and recording a failure for the job instead of
+    raising it (Hydra's writes with ``open(…, "w")``: a full disk leaves a 0-byte file and a
+    traceback, before the job's run exists)."""
+    job_dir = str(HydraConfig.get().runtime.output_dir)
+    save_job_files(job_dir, Path(output_dir), [(filename, OmegaConf.to_yaml(cfg))])
+
+
+def install_save_config() -> None:
+    """Make Hydra's ``run_job`` (single runs, ``hydra/launcher=basic``, the fused launcher's
+    lone jobs) write a job's files with ``save_config``. Hydra looks ``_save_config`` up in its
+    module when it writes them; it is the one place those writes happen."""
+    if hasattr(hydra.core.utils, "_save_config"):
+        hydra.core.utils._save_config = save_config
 
 
 def can_run_light(config: DictConfig, hydra_context: HydraContext) -> bool:
@@ -76,18 +133,23 @@ def run_job_light(
         assert isinstance(overrides, list)
         ret.overrides = overrides
         ret.working_dir = os.getcwd()
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # the job's run fails with it
+            state.output_problems[output_dir] = f"cannot make the job's directory: {err}"
         configure_log(config.hydra.job_logging, config.hydra.verbose)
         if config.hydra.output_subdir is not None:
-            files = Path(output_dir) / str(config.hydra.output_subdir)
-            files.mkdir(parents=True, exist_ok=True)
             hydra_yaml = {"hydra": OmegaConf.to_container(config.hydra, enum_to_str=True)}
-            for name, content in (
-                ("config.yaml", OmegaConf.to_container(task_cfg, enum_to_str=True)),
-                ("hydra.yaml", hydra_yaml),
-                ("overrides.yaml", overrides),
-            ):
-                (files / name).write_text(_dump(content), encoding="utf-8")
+            contents = (
+                OmegaConf.to_container(task_cfg, enum_to_str=True),
+                hydra_yaml,
+                overrides,
+            )
+            save_job_files(
+                output_dir,
+                Path(output_dir) / str(config.hydra.output_subdir),
+                [(name, _dump(c)) for name, c in zip(HYDRA_FILES, contents, strict=True)],
+            )
         try:
             ret.return_value = task_function(task_cfg)
             ret.status = JobStatus.COMPLETED

@@ -154,11 +154,15 @@ class FusedLauncher(Launcher):
         group's plan covers all its jobs (those that could not start are trained, not
         recorded). None when no job of the group could start."""
         from softmax_lab.cli.hydra_app import job_context
-        from softmax_lab.runs.job import close_job, open_job
+        from softmax_lab.errors import StoreFullError
+        from softmax_lab.runs.job import JobOutcome, close_job, open_job
 
-        def open_task(cfg: DictConfig) -> OpenJob:
+        def open_task(cfg: DictConfig) -> OpenJob | JobOutcome:
             config = to_config(cfg)
-            job = open_job(config, job_context(config))
+            try:
+                job = open_job(config, job_context(config))
+            except StoreFullError as e:  # its run could not even be created: no traceback
+                return JobOutcome("FAILED", None, f"{type(e).__name__}: {e}")
             opened.append(job)
             return job
 
@@ -172,6 +176,8 @@ class FusedLauncher(Launcher):
                 job = rets[i].return_value
             except Exception as e:  # opening failed outright: leave the JobReturn as FAILED
                 log.error("job %d could not start: %s", i, e)
+                continue
+            if isinstance(job, JobOutcome):
                 continue
             if job.outcome is None and job.data is not None:
                 jobs[j] = job
@@ -241,14 +247,17 @@ class FusedLauncher(Launcher):
                     for j in g.jobs:
                         returns[g.group[j]].return_value = outcomes[j]
                         report_outcome(outcomes[j])
-        except BaseException:
+        except BaseException as e:
             stop.set()  # the other groups stop at once and close their runs
             pool.shutdown(wait=True, cancel_futures=True)
             for worker in workers.values():  # groups not opened yet
                 if worker is not None:
                     worker.stop()
             for job in opened:  # opened, or trained but not closed yet: never left RUNNING
-                job.kill()
+                if isinstance(e, Exception):  # not an interruption: FAILED, with the cause
+                    job.fail(f"{type(e).__name__}: {e}")
+                else:
+                    job.kill()
             raise
         pool.shutdown()
 

@@ -27,3 +27,5 @@ composed: dict[tuple[str, ...], Any] = {}
 prepared: dict[tuple[str, str], str] = {}
 current: list[SweepState] = []  # at most one: the sweep this process is running
 last_exit_code: list[int] = [0]  # set by a sweep or a single run, read by the CLI
+# job output dir → why its Hydra files could not be written (hydra_job); taken by its task
+output_problems: dict[str, str] = {}

@@ -29,6 +29,7 @@ from softmax_lab.cli.console import INPUT_ERROR_EXIT, SweepProgress, report_inpu
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.summary import summarise_sweep
 from softmax_lab.config.schema import Config, config_hash, validate
+from softmax_lab.data.files import write_atomically
 from softmax_lab.errors import ConfigError, InputError
 from softmax_lab.runs.timings import mark, phase
 
@@ -133,8 +134,6 @@ class SoftmaxLabSweeper(BasicSweeper):
             prestart(configs)
         try:
             with phase("store"):
-                from softmax_lab.tracking import run_writes
-
                 try:
                     tracked = self._open_parent(arguments, jobs, configs, resume)
                 except InputError as e:  # e.g. no server at tracking.uri
@@ -143,8 +142,12 @@ class SoftmaxLabSweeper(BasicSweeper):
             getattr(self.launcher, "discard_prestarted", lambda: None)()
             raise
         sweep_dir = Path(self.config.hydra.sweep.dir)  # only now: nothing made for a bad store
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        try:
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config).encode())
+        except OSError as err:  # e.g. no space left on device: no job could write its files
+            getattr(self.launcher, "discard_prestarted", lambda: None)()
+            return self._stop_unwritable(tracked, f"cannot write the sweep directory: {err}")
         uri, parent, sweep_id, todo = tracked.uri, tracked.parent, tracked.sweep_id, tracked.todo
         extra = bookkeeping_overrides(parent, sweep_id)
         sweep = state.SweepState(
@@ -158,24 +161,72 @@ class SoftmaxLabSweeper(BasicSweeper):
                 f"with the same config hash), {len(todo)} to run"
                 + (f", under the earlier sweep {sweep_id}" if tracked.resumed else "")
             )
-        status = "KILLED"
+        status, reason = "KILLED", None
         results: Sequence[Any] = []
         try:
             if todo:
                 results = self._launch(todo, [jobs[i] + extra for i in todo], tracked, sweep)
             failed = self._failures(results, [jobs[i] for i in todo], sweep)
             status = "FAILED" if failed else "FINISHED"
+        except Exception as e:  # not an interruption: the parent run FAILED, with the cause
+            status, reason = "FAILED", f"{type(e).__name__}: {e}"
+            raise
         finally:
             if sweep.progress is not None:
                 sweep.progress.close()
             state.current.clear()
-            run_writes.finish_run(uri, parent, status)
+            closed = self._finish_parent(tracked, status, reason)
         with phase("summary"):
             summarise_sweep(
                 uri, tracked.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
             )
-        state.last_exit_code[0] = 1 if failed else 0
+        state.last_exit_code[0] = 1 if failed or not closed else 0
         return [results]
+
+    @staticmethod
+    def _finish_parent(tracked: _Tracked, status: str, reason: str | None) -> bool:
+        """End the parent run; whether the store took it. Any run of the sweep the store could
+        not close (e.g. it is full) is named in one line on stderr, the parent's included."""
+        from softmax_lab.tracking import reading, run_writes
+
+        problem = None
+        try:
+            run_writes.finish_run(tracked.uri, tracked.parent, status, reason)
+        except Exception as e:  # the store is full, or gone: say which runs stay RUNNING
+            problem = f"{type(e).__name__}: {e}"
+        try:
+            runs = reading.runs_frame(tracked.uri, tracked.experiment, sweep_id=tracked.sweep_id)
+            running = [str(r) for r in runs.loc[runs["status"] == "RUNNING", "run_id"]]
+        except Exception as e:  # reading failed too: the line says what is known
+            running = [f"(unknown: {type(e).__name__}: {e})"]
+        if problem is None and not running:
+            return True
+        left = ([f"parent {tracked.parent}"] if problem is not None else []) + running
+        print(
+            f"softmax-lab: the store at {tracked.uri} could not close every run of sweep "
+            f"{tracked.sweep_id}"
+            + (f" ({problem})" if problem else "")
+            + f"; left RUNNING: {', '.join(left)}",
+            file=sys.stderr,
+        )
+        return False
+
+    def _stop_unwritable(self, tracked: _Tracked, reason: str) -> list[Any]:
+        """Stop a sweep whose directory cannot be written, before any job: its parent run
+        FAILED with ``reason``, one line on stderr, exit code 1."""
+        from softmax_lab.tracking import run_writes
+
+        try:
+            run_writes.finish_run(tracked.uri, tracked.parent, "FAILED", reason)
+            ended = f"parent run {tracked.parent} FAILED"
+        except Exception as e:  # e.g. the store is full as well
+            ended = f"parent run {tracked.parent} left RUNNING: {type(e).__name__}: {e}"
+        print(
+            f"softmax-lab: sweep {tracked.sweep_id}: {reason}; no job was run ({ended})",
+            file=sys.stderr,
+        )
+        state.last_exit_code[0] = 1
+        return []
 
     def _open_parent(
         self, arguments: list[str], jobs: list[list[str]], configs: list[Config], resume: bool

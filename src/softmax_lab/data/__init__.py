@@ -1,6 +1,8 @@
 """Data: MNIST-format image sets as float32 design matrices, found, verified, parsed, cached.
 
 - ``idx``: reading and writing IDX files (raw or gzipped), one named error per malformed case;
+- ``files``: files written atomically (whole or not at all, even on a full disk), for every
+  layer that writes files;
 - ``download``: fetching a file from a list of mirrors, verified by checksum, into a cache;
 - ``parsed_cache``: parsed arrays kept as ``.npy`` under ``<cache>/parsed/``, keyed by the
   source files' identity, so a second load neither decompresses nor parses;

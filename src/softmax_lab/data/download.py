@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from softmax_lab.data.idx import atomic_writer, payload_sha256
+from softmax_lab.data.files import atomic_writer
+from softmax_lab.data.idx import payload_sha256
 from softmax_lab.errors import DownloadError, IdxFormatError
 
 __all__ = ["RemoteFile", "check_file", "fetch"]

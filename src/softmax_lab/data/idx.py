@@ -12,8 +12,6 @@ import gzip
 import hashlib
 import logging
 import math
-import os
-import secrets
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,10 +20,10 @@ from typing import IO, Any, cast
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from softmax_lab.data.files import atomic_writer
 from softmax_lab.errors import IdxFormatError
 
 __all__ = [
-    "atomic_writer",
     "open_decompressed",
     "payload_sha256",
     "read_idx",
@@ -50,24 +48,6 @@ _KIND_TO_CODE: dict[tuple[str, int], int] = {
     (dt.kind, dt.itemsize): code for code, dt in _CODE_TO_DTYPE.items()
 }
 _SUPPORTED = ", ".join(f"0x{c:02X} ({d.newbyteorder('=').name})" for c, d in _CODE_TO_DTYPE.items())
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
-    """Open a temporary file beside `path` for binary writing; move it into place on success.
-
-    The temporary file (``.<name>.<random>.tmp`` in the same directory, its path available as
-    the yielded file's ``name``) is renamed onto `path` with :func:`os.replace` when the block
-    exits normally, and deleted when it raises, so readers never see a partial file.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from softmax_lab.data.idx import atomic_writer
+from softmax_lab.data.files import atomic_writer
 
 __all__ = ["ParsedArrays", "ParsedCache", "source_key"]
 

@@ -19,7 +19,8 @@ Its modules:
 Each picture's pixel size depends only on its input's shape, and the same input gives the same
 bytes.
 
-May import: ``softmax_lab.core``, ``softmax_lab.errors``, the standard library, NumPy, Pillow
+May import: ``softmax_lab.core``, ``softmax_lab.errors``, ``softmax_lab.data.files`` (PNGs are
+written atomically), the standard library, NumPy, Pillow
 (and pandas, the sweep heatmap's input); never MLflow, Hydra, matplotlib, ``tracking`` or
 ``runs``.
 """

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
 import logging
 import os
 import threading
@@ -26,6 +27,8 @@ from typing import NamedTuple, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
+
+from softmax_lab.data.files import write_atomically
 
 __all__ = [
     "BAD",
@@ -312,7 +315,9 @@ def save_png(
     image = canvas.quantize(palette=colours.lookup, dither=Image.Dither.NONE)
     image.putpalette(colours.colours)
     out = Path(path)
-    image.save(out, format="PNG", compress_level=1)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    write_atomically(out, buffer.getvalue())  # a full disk leaves no truncated PNG
     if started is not None:
         logger.debug("wrote %s in %.1f ms", out, (time.perf_counter() - started) * 1e3)
     return out

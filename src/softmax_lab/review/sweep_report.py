@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from softmax_lab.data.files import write_atomically
 from softmax_lab.pictures import sweep_curves, sweep_heatmap
 from softmax_lab.review import report
 from softmax_lab.tracking import reading
@@ -125,7 +126,7 @@ def write_sweep_report(
     out.mkdir(parents=True, exist_ok=True)
     csv_path, heatmap_path, curves_path = (out / name for name in REPORT_FILES)
 
-    csv_path.write_text(report.format_table(table, "csv"), encoding="utf-8")
+    write_atomically(csv_path, report.format_table(table, "csv").encode())
 
     shown, averaged = heatmap_params(table)  # all the swept params between them
     finished = table["status"] == "FINISHED"

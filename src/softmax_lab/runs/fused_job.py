@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 from softmax_lab.config.schema import Config
 from softmax_lab.core.training import EpochMetrics, StackPlan, TrainResult
 from softmax_lab.fusion.worker import WorkerStoppedError
-from softmax_lab.runs.job import JobContext, JobOutcome, OpenJob, close_job, open_job
+from softmax_lab.runs.job import (
+    JobContext,
+    JobOutcome,
+    OpenJob,
+    close_job,
+    log_failure,
+    open_job,
+)
 from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
@@ -104,7 +111,7 @@ def run_fused(
             if job.outcome is not None:
                 outcomes.setdefault(j, job.outcome)
     except Exception as e:  # not a diverged job (those fail alone) but the group: all fail
-        log.exception("fused training failed")
+        log_failure("fused training failed", e)
         for j, job in jobs.items():
             outcomes.setdefault(j, close_job(job, error=e))
     finally:

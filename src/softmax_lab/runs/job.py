@@ -5,6 +5,9 @@ sweeper, ``rerun`` and a notebook all run jobs the same way. A job never raises 
 failure: it records the run as FAILED with the reason and returns a ``JobOutcome``, so a sweep
 survives one bad job. Ctrl-C / SIGTERM close the run as KILLED and propagate.
 Closing a trained job draws its pictures (``softmax_lab.pictures.run_pictures``) and logs them.
+A full disk (``OSError``, e.g. ``ENOSPC`` in the output directory) or a full store
+(``StoreFullError``) fails the job's run with that cause, in one log line, not a traceback; a run
+whose store cannot take even its FAILED status is reported as possibly left RUNNING.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from softmax_lab.core.training import (
     train,
 )
 from softmax_lab.data.dataset import Dataset
+from softmax_lab.errors import StoreFullError
 from softmax_lab.runs.timings import phase
 from softmax_lab.tracking import provenance, recorder, store
 
@@ -40,6 +44,7 @@ __all__ = [
     "OpenJob",
     "array_sha256",
     "close_job",
+    "log_failure",
     "open_job",
     "run_job",
     "run_name",
@@ -58,6 +63,8 @@ class JobContext:
     extra_tags: dict[str, str] = field(default_factory=dict)
     on_epoch: Callable[[EpochMetrics], None] | None = None  # the CLI's progress display
     experiment_id: str | None = None  # set when the caller prepared the store (a sweep)
+    # why the job's output directory could not be written (Hydra's files): the run fails with it
+    output_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,18 +135,44 @@ class OpenJob:
             self.ctx.on_epoch(m)
 
     def kill(self, reason: str = "interrupted") -> None:
-        """Close the run as KILLED (Ctrl-C, SIGTERM): never left RUNNING."""
+        """Close the run as KILLED (Ctrl-C, SIGTERM): never left RUNNING, unless the store
+        cannot take the write (then logged, and the outcome says so)."""
         if self.outcome is None:
-            if self.rec.status is None:
-                self.rec.finish("KILLED", reason=reason)
+            reason = self._close("KILLED", reason)
             self.outcome = JobOutcome("KILLED", self.rec.run_id, reason, self.history)
+
+    def fail(self, reason: str) -> JobOutcome:
+        """Close the run as FAILED with ``reason`` (unless it ended already); never raises: if
+        the store cannot take it, the outcome's reason says the run may remain RUNNING."""
+        if self.outcome is None:
+            reason = self._close("FAILED", reason)
+            self.outcome = JobOutcome("FAILED", self.rec.run_id, reason, self.history)
+        return self.outcome
+
+    def _close(self, status: str, reason: str) -> str:
+        """Finish the run (unless a finish that failed half-way closed it); the reason to
+        report."""
+        if self.rec.status is not None:
+            return reason
+        try:
+            self.rec.finish(status, reason=reason)
+        except Exception as e:  # e.g. a full store: say so, and let the caller go on
+            log.warning("run %s could not be closed as %s: %s", self.rec.run_id, status, e)
+            return f"{reason}; the run could not be closed ({e}): it may remain RUNNING"
+        return reason
 
 
 def _fail(job: OpenJob, reason: str) -> JobOutcome:
-    if job.rec.status is None:  # not closed already by a finish that failed half-way
-        job.rec.finish("FAILED", reason=reason)
-    job.outcome = JobOutcome("FAILED", job.rec.run_id, reason, job.history)
-    return job.outcome
+    return job.fail(reason)
+
+
+def log_failure(what: str, e: Exception) -> None:
+    """A full disk or store fails the run with its cause, which the caller reports: no
+    traceback for it. Anything else gets its traceback in the log."""
+    if isinstance(e, (OSError, StoreFullError)):
+        log.debug("%s: %s: %s", what, type(e).__name__, e)
+    else:
+        log.exception(what)
 
 
 def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
@@ -176,6 +209,9 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
             parent_run_id=cfg.tracking.parent_run_id,
         )
     job = OpenJob(cfg, ctx, rec)
+    if ctx.output_problem is not None:  # e.g. no space left for Hydra's files of the job
+        _fail(job, ctx.output_problem)
+        return job
     try:
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
         with phase("logging"):
@@ -195,7 +231,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
         job.kill()
         raise
     except Exception as e:  # recorded on the run; the sweep goes on
-        log.exception("job failed before training")
+        log_failure("job failed before training", e)
         _fail(job, f"{type(e).__name__}: {e}")
     return job
 
@@ -246,10 +282,13 @@ def _log_pictures(job: OpenJob, model: Hypothesis, result: TrainResult) -> None:
     """Draw the run's pictures and log them under ``plots/``.
 
     A picture that fails to draw does not fail a trained run: the run is still FINISHED, with
-    the problem in its tag ``sl.pictures_error``.
+    the problem in its tag ``sl.pictures_error``. One that cannot be written (``OSError``, e.g.
+    no space left on device) fails it: the disk is full, and a FINISHED run has its pictures.
     """
     try:
         paths = _draw_pictures(job, model, result)
+    except OSError:
+        raise
     except Exception as e:  # pictures are a view of the run, not the run
         problem = f"{type(e).__name__}: {e}"
         log.warning("pictures of run %s failed: %s", job.rec.run_id, problem)
@@ -298,7 +337,7 @@ def close_job(
         job.kill()
         raise
     except Exception as e:
-        log.exception("logging the job's outputs failed")
+        log_failure("logging the job's outputs failed", e)
         return _fail(job, f"{type(e).__name__}: {e}")
     job.outcome = JobOutcome(status, job.rec.run_id, flagged, job.history)
     return job.outcome
@@ -346,6 +385,6 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
         raise
     except Exception as e:  # a bad job must not take the sweep down: record why, go on
         if not isinstance(e, DivergenceError):
-            log.exception("job failed")
+            log_failure("job failed", e)
         return close_job(job, error=e)
     return close_job(job, model=model, result=result)

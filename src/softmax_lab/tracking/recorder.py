@@ -40,12 +40,22 @@ def _clip(value: str) -> str:
 
 
 def terminate_run(client: MlflowClient, run_id: str, status: str, reason: str | None) -> None:
+    """End the run with ``status``; ``reason`` goes to the tag ``sl.failure_reason`` first. A
+    reason the store cannot take (e.g. it is full) does not keep the run from being ended."""
     if status not in RUN_STATUSES:
         raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+    problem: Exception | None = None
     if reason is not None:
         tag = _clip(reason)
-        retry_locked(f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag))
+        try:
+            retry_locked(
+                f"tag run {run_id}", lambda: client.set_tag(run_id, "sl.failure_reason", tag)
+            )
+        except Exception as err:  # e.g. a full store: closing the run matters more
+            problem = err
     retry_locked(f"terminate run {run_id}", lambda: client.set_terminated(run_id, status))
+    if problem is not None:
+        logger.warning("run %s ended %s without its reason %r: %s", run_id, status, reason, problem)
 
 
 class RunRecorder:
@@ -145,8 +155,8 @@ class RunRecorder:
         except BaseException as err:
             try:
                 recorder.finish("FAILED", reason=f"logging params failed: {err}")
-            except Exception:  # the error that stopped the params is the one to report
-                logger.exception("could not mark run %s FAILED", recorder.run_id)
+            except Exception as closing:  # the error that stopped the params is the one raised
+                logger.warning("could not mark run %s FAILED: %s", recorder.run_id, closing)
             raise
         return recorder
 
@@ -289,5 +299,5 @@ class RunRecorder:
         status: RunStatus = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         try:
             self.finish(status, reason=f"{type(exc).__name__}: {exc}")
-        except Exception:  # the job's own exception is the one to propagate
-            logger.exception("could not mark run %s %s", self._run_id, status)
+        except Exception as closing:  # the job's own exception is the one to propagate
+            logger.warning("could not mark run %s %s: %s", self._run_id, status, closing)

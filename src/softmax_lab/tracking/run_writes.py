@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 
+from softmax_lab.errors import StoreFullError
 from softmax_lab.tracking.reading import reader_for, run_error
 from softmax_lab.tracking.recorder import RunStatus, batches, terminate_run
 from softmax_lab.tracking.store import resolve_uri, retry_locked
@@ -27,13 +28,23 @@ def start_sweep_run(
     run_name: str,
     tags: Mapping[str, Any],
 ) -> str:
-    """Create the RUNNING parent run of a sweep (``sl.role = "sweep"``); return its run id."""
-    client = MlflowClient(resolve_uri(uri))
+    """Create the RUNNING parent run of a sweep (``sl.role = "sweep"``); return its run id.
+
+    Raises
+    ------
+    StoreFullError
+        Naming the store, when its database or disk is full.
+    """
+    uri = resolve_uri(uri)
+    client = MlflowClient(uri)
     all_tags = {**{k: str(v) for k, v in tags.items()}, "sl.role": "sweep", "sl.sweep_id": sweep_id}
-    run = retry_locked(
-        f"create sweep run {run_name!r}",
-        lambda: client.create_run(experiment_id, run_name=run_name, tags=all_tags),
-    )
+    try:
+        run = retry_locked(
+            "create the sweep's parent run",
+            lambda: client.create_run(experiment_id, run_name=run_name, tags=all_tags),
+        )
+    except StoreFullError as err:  # before any job: the sweep stops with this one line
+        raise StoreFullError(f"tracking URI {uri!r}: the store is full ({err})") from err
     return str(run.info.run_id)
 
 

@@ -20,7 +20,9 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-__all__ = ["create_sqlite_store", "enable_wal"]
+__all__ = ["FULL", "create_sqlite_store", "enable_wal"]
+
+FULL = "database or disk is full"  # SQLite's SQLITE_FULL, as MLflow and sqlite3 word it
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def create_sqlite_store(db: Path, artifact_root: str) -> None:
         try:
             _open_sqlalchemy_store(tmp, artifact_root)
         except Exception as err:  # MLflow or SQLAlchemy reject the template: build from scratch
-            if template is None:
+            if template is None or FULL in str(err):  # a full disk is no fault of the template
                 raise
             logger.warning("MLflow rejected the store template %s (%s); removing it", template, err)
             template.unlink(missing_ok=True)

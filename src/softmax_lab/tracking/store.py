@@ -27,14 +27,18 @@ from typing import Any, TypeVar
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from softmax_lab.errors import TrackingError
+from softmax_lab.errors import StoreFullError, TrackingError
 from softmax_lab.tracking.reachable import check_server
-from softmax_lab.tracking.sqlite_file import create_sqlite_store, enable_wal
+from softmax_lab.tracking.sqlite_file import FULL, create_sqlite_store, enable_wal
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///outputs/mlflow.db"
 LOCK_RETRIES = 6  # each attempt already waits out MLflow's 20 s SQLite busy timeout
+# Below this much free space on its file system a SQLite store is refused before any work: one
+# job's writes (params, metrics, θ, three pictures) take about 100 KB, and SQLite's WAL journal
+# grows by 4 KB pages on every write until a checkpoint.
+MIN_FREE_BYTES = 256 * 1024
 
 _T = TypeVar("_T")
 
@@ -122,6 +126,10 @@ def _relax_sqlite_sync() -> None:
 
 _relax_sqlite_sync()  # before this process opens any store
 
+# MLflow logs every database error, with its traceback, before raising it; the callers here
+# raise it as one error of ours (a full store: dozens of tracebacks in a sweep).
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
 
 # Threads of one process (a fused sweep's groups) take turns here rather than in SQLite, whose
 # busy handler sleeps in steps of 1-100 ms while another connection holds the write lock.
@@ -130,13 +138,22 @@ _WRITES = threading.Lock()
 
 def retry_locked(what: str, write: Callable[[], _T]) -> _T:
     """Run ``write`` (one thread of this process at a time), retrying with exponential backoff
-    while SQLite says the database is locked (by another process)."""
+    while SQLite says the database is locked (by another process).
+
+    Raises
+    ------
+    StoreFullError
+        At once, when the store's database or disk is full (``what: database or disk is
+        full``): retrying cannot help.
+    """
     delay = 0.1
     for attempt in range(1, LOCK_RETRIES + 1):
         try:
             with _WRITES:
                 return write()
         except MlflowException as err:
+            if FULL in str(err):
+                raise StoreFullError(f"{what}: {FULL}") from err
             if "database is locked" not in str(err) or attempt == LOCK_RETRIES:
                 raise
             pause = delay * random.uniform(1, 2)  # jitter: processes that collided drift apart
@@ -245,6 +262,19 @@ def _check_sqlite_file(uri: str, db: Path, *, write: bool) -> None:
             ) from err
 
 
+def check_free_space(uri: str, db: Path) -> None:
+    """Raise ``StoreFullError`` if the file system of the SQLite store ``db`` has less than
+    ``MIN_FREE_BYTES`` free (for this user): too little to record even one job."""
+    stat = os.statvfs(db.parent)
+    free = stat.f_bavail * stat.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise StoreFullError(
+            f"tracking URI {uri!r}: only {free // 1024} KiB free on the file system of "
+            f"{db.parent} (a store needs at least {MIN_FREE_BYTES // 1024} KiB to record a "
+            "job); free some space or point tracking.uri elsewhere"
+        )
+
+
 def prepare_store(uri: str | None, experiment: str) -> str:
     """Create the store and the experiment if missing; return the experiment's id.
 
@@ -264,7 +294,10 @@ def prepare_store(uri: str | None, experiment: str) -> str:
     ------
     TrackingError
         If ``experiment`` exists but is deleted; if the store cannot be used or written
-        (``check_usable``).
+        (``check_usable``), or created.
+    StoreFullError
+        If the store's file system has less than ``MIN_FREE_BYTES`` free, or its database
+        is full.
     """
     uri = resolve_uri(uri)
     check_usable(uri, write=True)
@@ -275,7 +308,21 @@ def prepare_store(uri: str | None, experiment: str) -> str:
         if db.exists():
             enable_wal(db)
         else:
-            create_sqlite_store(db, artifact_root)
+            try:
+                create_sqlite_store(db, artifact_root)
+            except OSError as err:  # e.g. no space left on device for the new store
+                kind = StoreFullError if err.errno == errno.ENOSPC else TrackingError
+                raise kind(
+                    f"tracking URI {uri!r}: cannot create the store in {db.parent}: "
+                    f"{err.strerror or err}"
+                ) from err
+            except MlflowException as err:
+                if FULL not in str(err):
+                    raise
+                raise StoreFullError(
+                    f"tracking URI {uri!r}: cannot create the store in {db.parent}: {FULL}"
+                ) from err
+        check_free_space(uri, db)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -284,6 +331,8 @@ def prepare_store(uri: str | None, experiment: str) -> str:
                 f"create experiment {experiment!r}",
                 lambda: client.create_experiment(experiment, artifact_location=artifact_root),
             )
+        except StoreFullError as err:
+            raise StoreFullError(f"tracking URI {uri!r}: the store is full ({err})") from err
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
