@@ -18,7 +18,8 @@ This package is the only place that imports mlflow. It talks to stores through `
   such a cluster, all in one directory, started and stopped by PID file.
 
 May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas,
-MLflow and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or ``pictures``.
+MLflow and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or
+``pictures``.
 Import each name from its module, e.g. ``from softmax_lab.tracking.store import prepare_store``.
 
 Names other modules code against:

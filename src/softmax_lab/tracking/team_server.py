@@ -46,6 +46,7 @@ DATABASE = "mlflow"
 AUTH_DATABASE = "mlflow_auth"
 READY_TIMEOUT = 180.0  # seconds for a first start: MLflow migrates two fresh databases
 STOP_TIMEOUT = 30.0
+GRACE_SECONDS = 10  # for requests under way when the server is told to stop
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,7 @@ class TeamStore:
         missing = [m for m in ("psycopg", "flask_wtf") if importlib.util.find_spec(m) is None]
         if missing:
             raise TrackingError(
-                f"the team store needs {' and '.join(missing)}: "
-                "pip install 'softmax-lab[server]'"
+                f"the team store needs {' and '.join(missing)}: pip install 'softmax-lab[server]'"
             )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "artifacts").mkdir(exist_ok=True)
@@ -222,6 +222,9 @@ class TeamStore:
             str(port),
             "--workers",
             str(workers),
+            # uvicorn would wait for idle keep-alive connections of clients without end
+            "--uvicorn-opts",
+            f"--timeout-graceful-shutdown {GRACE_SECONDS}",
         ]
         self.mlflow_log.parent.mkdir(parents=True, exist_ok=True)
         with self.mlflow_log.open("ab") as log:
@@ -261,24 +264,42 @@ class TeamStore:
         if pid is None:
             return False
         os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return True
-            _reap(pid)
-            time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+        if not _wait_group(pid, STOP_TIMEOUT):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            _wait_group(pid, 5.0)
         return True
 
 
-def _reap(pid: int) -> None:
-    """Collect ``pid`` if it is our own exited child (a server that ``start`` in this process
-    had to stop), so that it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _wait_group(pgid: int, timeout: float) -> bool:
+    """Wait until no process of group ``pgid`` lives (zombies do not count: their parent, or
+    init, collects them); whether that happened within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):  # our own child: collect it
+            os.waitpid(pgid, os.WNOHANG)
+        if not _living_members(pgid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+def _living_members(pgid: int) -> list[int]:
+    """PIDs of the processes of group ``pgid`` that are not zombies (from ``/proc``)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses
+        state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 def _healthy(uri: str) -> bool:
