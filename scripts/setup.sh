@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(dataset-fashion-mnist)          # full Fashion-MNIST, offline, in IDX format
+apt_packages+=(postgresql)                     # `softmax-lab server`, the team store (and its tests)
 if [[ "${SOFTMAX_LAB_BROWSER:-0}" == 1 ]]; then
   apt_packages+=(chromium)                     # the UI test's headless browser (Playwright drives it)
 fi

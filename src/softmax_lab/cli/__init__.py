@@ -1,4 +1,4 @@
-"""The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``rerun``, ``ui``.
+"""The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``rerun``, ``ui``, ``server``.
 
 Each subcommand imports only what it needs, so ``softmax-lab --help`` and argument errors
 answer at once; Hydra, MLflow and Pillow load only for the subcommands that use them. What the
@@ -19,7 +19,7 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``state``: what the sweeper shares with the jobs it runs in the same process;
 - ``summary``: a finished sweep's table and pictures, on the terminal and its parent run;
 - ``console``: the terminal: per-epoch table, sweep progress bar, the one-line input error;
-- ``compare``, ``rerun``, ``ui``: those subcommands.
+- ``compare``, ``rerun``, ``ui``, ``server``: those subcommands (``server``: a team store).
 
 May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse.
 """
@@ -34,6 +34,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from softmax_lab.cli.server import add_server_parser
 from softmax_lab.errors import InputError
 
 __all__ = ["EXPERIMENTS_ENV", "EXPERIMENTS_OPTION", "main", "run", "split_experiments_dir"]
@@ -56,6 +57,7 @@ examples:
   softmax-lab compare --diff RUN_A RUN_B
   softmax-lab rerun RUN_ID                            verify a run reproduces exactly
   softmax-lab ui
+  softmax-lab server start --dir DIR                  a team store: MLflow server on PostgreSQL
 """
 
 
@@ -118,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)
     u.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
+    add_server_parser(sub)
     return p
 
 
@@ -199,4 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softmax_lab.cli.ui import run_ui
 
         return run_ui(args)
+    if args.command == "server":
+        from softmax_lab.cli.server import run_server
+
+        return run_server(args)
     return 2  # unreachable: argparse requires a command

@@ -13,19 +13,20 @@ from softmax_lab.errors import InputError
 __all__ = ["check_port", "run_ui"]
 
 
-def check_port(port: int) -> None:
+def check_port(port: int, *, host: str = "127.0.0.1", option: str = "--port") -> None:
     """Raise ``InputError`` unless ``port`` is a TCP port this process can listen on at
-    127.0.0.1 now (checked before MLflow starts, which would print a traceback and exit 0)."""
+    ``host`` now (checked before a server starts: MLflow would print a traceback and exit 0).
+    ``option`` names the command-line option that chose it."""
     if not 1 <= port <= 65535:
-        raise InputError(f"--port must be a TCP port, 1 to 65535, got {port}")
+        raise InputError(f"{option} must be a TCP port, 1 to 65535, got {port}")
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError as err:
             raise InputError(
-                f"cannot listen on 127.0.0.1:{port} ({err.strerror}); is another server "
-                "using it? Choose another with --port"
+                f"cannot listen on {host}:{port} ({err.strerror}); is another server "
+                f"using it? Choose another with {option}"
             ) from err
 
 

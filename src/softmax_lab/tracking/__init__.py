@@ -11,10 +11,15 @@ This package is the only place that imports mlflow. It talks to stores through `
 - ``run_writes``: writes to any run by id (a sweep's parent run, tags after the fact);
 - ``provenance``: ``environment_tags``, the version, git commit and BLAS a run ran with;
 - ``reading``: reading runs back (``runs_frame``, ``metric_history``, the lookups of resume);
-- ``run_lookup``: one run by its id or a prefix of it (``run_info``, text artifacts, downloads).
+- ``run_lookup``: one run by its id or a prefix of it (``run_info``, text artifacts, downloads);
+- ``postgres``: a PostgreSQL cluster of our own (``initdb``, ``pg_ctl``, run as ``postgres``
+  when we are root), password-only on TCP;
+- ``team_server``: ``TeamStore``, ``mlflow server`` with basic auth and proxied artifacts over
+  such a cluster, all in one directory, started and stopped by PID file.
 
-May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas
-and MLflow; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or ``pictures``.
+May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas,
+MLflow and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or
+``pictures``.
 Import each name from its module, e.g. ``from softmax_lab.tracking.store import prepare_store``.
 
 Names other modules code against:

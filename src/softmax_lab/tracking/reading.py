@@ -5,6 +5,7 @@ One run by its id (its info, text artifacts and files) is read by ``run_lookup``
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -47,7 +48,12 @@ def reader_for(uri: str | None) -> tuple[str, MlflowClient]:
 
 
 def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
-    found = client.get_experiment_by_name(experiment)
+    try:
+        found = client.get_experiment_by_name(experiment)
+    except MlflowException as err:
+        if err.error_code != "PERMISSION_DENIED":
+            raise
+        raise TrackingError(denied(uri, f"experiment {experiment!r}")) from err
     if found is None or found.lifecycle_stage != "active":
         names = sorted(e.name for e in client.search_experiments())
         raise TrackingError(
@@ -164,9 +170,20 @@ def runs_frame(
     return pd.DataFrame(rows, columns=columns)
 
 
+def denied(uri: str, what: str) -> str:
+    """The message for a server's 403 (MLflow's basic-auth app: no permission on ``what``)."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    return (
+        f"user {user!r} has no permission to read {what} in {uri}; ask the store's admin "
+        "to grant READ on its experiment"
+    )
+
+
 def run_error(uri: str, run_id: str, err: MlflowException) -> Exception:
     if err.error_code == "RESOURCE_DOES_NOT_EXIST":
         return TrackingError(f"run {run_id!r} not found in {uri}")
+    if err.error_code == "PERMISSION_DENIED":
+        return TrackingError(denied(uri, f"run {run_id!r}"))
     return err
 
 

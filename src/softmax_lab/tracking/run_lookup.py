@@ -74,15 +74,25 @@ def run_info(uri: str | None, run_id: str) -> LoggedRun:
     Raises
     ------
     TrackingError
-        No store at a SQLite URI, no such run, or an ambiguous prefix.
+        No store at a SQLite URI, no such run, an ambiguous prefix, or a server that denies
+        the user access to it.
     """
     uri, client = reader_for(uri)
     try:
         run = client.get_run(run_id)
     except MlflowException as err:
-        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if err.error_code not in (
+            "RESOURCE_DOES_NOT_EXIST",
+            "INVALID_PARAMETER_VALUE",
+            "PERMISSION_DENIED",  # a server with auth: no such run is hidden, no access too
+        ):
             raise
-        run = _find_by_prefix(client, uri, run_id)
+        try:
+            run = _find_by_prefix(client, uri, run_id)
+        except TrackingError:
+            if err.error_code == "PERMISSION_DENIED":
+                raise run_error(uri, run_id, err) from err
+            raise
     experiment = client.get_experiment(run.info.experiment_id)
     return LoggedRun(
         uri=uri,
