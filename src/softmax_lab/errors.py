@@ -26,6 +26,7 @@ __all__ = [
     "InputError",
     "RerunError",
     "SoftmaxLabError",
+    "SweepLockedError",
     "TrackingError",
     "TrainingError",
 ]
@@ -68,6 +69,10 @@ class DownloadError(DatasetError):
 
 class TrackingError(InputError):
     """A tracking store, experiment or run is not what the caller asked for."""
+
+
+class SweepLockedError(TrackingError):
+    """Another process is running the same sweep (it holds the sweep's lock in the store)."""
 
 
 class RerunError(InputError):
