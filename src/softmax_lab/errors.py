@@ -27,6 +27,7 @@ __all__ = [
     "RerunError",
     "SoftmaxLabError",
     "StoreFullError",
+    "SweepLockedError",
     "TrackingError",
     "TrainingError",
 ]
@@ -90,6 +91,10 @@ class StoreFullError(TrackingError):
     """A store's database or disk is full: it takes no more writes (SQLite's ``SQLITE_FULL``,
     ``ENOSPC`` on its file system). Before a command's work: exit 2; during a sweep, the job
     whose write failed ends FAILED with it."""
+
+
+class SweepLockedError(TrackingError):
+    """Another process is running the same sweep (it holds the sweep's lock in the store)."""
 
 
 class RerunError(InputError):

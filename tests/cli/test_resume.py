@@ -1,7 +1,14 @@
-"""Sweeps killed half-way close their runs as KILLED; ``resume=true`` finishes the rest once."""
+"""Sweeps killed half-way close their runs as KILLED; ``resume=true`` finishes the rest once.
+
+A sweep killed outright (SIGKILL) leaves its runs RUNNING and its lock in the store: the resume
+takes the lock over, closes those runs as KILLED, runs each job left under its own number and
+output directory, and a second resume started at the same time stops at the lock.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import signal
 import subprocess
@@ -12,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.servers import clean_env
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
 
 from softmax_lab.data.idx import read_idx, write_idx
 from softmax_lab.data.idx_sets import IDX_FILES
 from softmax_lab.errors import TrackingError
 from softmax_lab.tracking import reading
+from softmax_lab.tracking.sweep_lock import LOCK_PREFIX
 
 LRS = ("0.05", "0.1", "0.2", "0.4")
 
@@ -96,6 +106,65 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
+def _active_locks(uri: str) -> list[str]:
+    """The sweep locks held in the store (lock experiments not released)."""
+    experiments = MlflowClient(uri).search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    return [e.name for e in experiments if e.name.startswith(LOCK_PREFIX)]
+
+
+def _tree(directory: Path) -> dict[str, tuple[int, str]]:
+    """Every file under ``directory``: relative path → (mtime in ns, SHA-256 of its bytes)."""
+    return {
+        str(f.relative_to(directory)): (
+            f.stat().st_mtime_ns,
+            hashlib.sha256(f.read_bytes()).hexdigest(),
+        )
+        for f in sorted(directory.rglob("*"))
+        if f.is_file()
+    }
+
+
+def _kill_outright(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the sweep process and reap it."""
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _check_resumed(
+    uri: str,
+    sweep_dir: Path,
+    grid: list[dict[str, str]],
+    dead: set[str],
+    kept: dict[int, dict[str, tuple[int, str]]],
+) -> None:
+    """After a resume of a SIGKILLed sweep: the runs it left RUNNING are KILLED with a reason
+    naming the resume, each job of ``grid`` has exactly one FINISHED run whose job number is
+    its index in the grid, each job's output dir is ``<sweep dir>/<num>``, the skipped jobs'
+    dirs (``kept``: num → ``_tree`` before the resume) are untouched, no lock is left."""
+    runs = reading.runs_frame(uri, "r", include_parents=True)
+    assert "RUNNING" not in set(runs["status"]), runs[["run_name", "status"]]
+    closed = runs[runs["run_id"].isin(dead)]
+    assert len(closed) == len(dead) and set(closed["status"]) == {"KILLED"}
+    for reason in closed["tags.sl.failure_reason"]:
+        assert "left it RUNNING; closed by resume=true of sweep" in reason, reason
+    jobs = runs[runs["tags.sl.role"] == "job"]
+    finished = jobs[jobs["status"] == "FINISHED"]
+    assert len(finished) == len(grid), finished[["run_name", "tags.sl.hydra_job_num"]]
+    for num, job in enumerate(grid):
+        mine = finished
+        for key, value in job.items():
+            mine = mine[mine[f"params.{key}"] == value]
+        assert list(mine["tags.sl.hydra_job_num"]) == [str(num)], (job, mine)
+        overrides = (sweep_dir / str(num) / ".hydra" / "overrides.yaml").read_text()
+        assert all(f"{k}={v}" in overrides for k, v in job.items()), (num, overrides)
+    numbered = sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit())
+    assert numbered == [str(n) for n in range(len(grid))], "a dir per job, no other"
+    for num, before in kept.items():
+        assert _tree(sweep_dir / str(num)) == before, f"skipped job {num}'s dir was changed"
+    assert _active_locks(uri) == []
+
+
 def _has_experiment(uri: str) -> bool:
     try:
         reading.runs_frame(uri, "r")
@@ -120,6 +189,7 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
             proc.kill()
             proc.communicate()  # reap it and close its pipes
     assert proc.returncode != 0
+    assert _active_locks(uri) == [], "the interrupted sweep released its lock"
     runs = reading.runs_frame(uri, "r", include_parents=True)
     assert "RUNNING" not in set(runs["status"]), runs[["run_name", "status"]]
     killed = runs[runs["status"] == "KILLED"]
@@ -138,6 +208,8 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resume: {len(done_before)} of 4 jobs skipped" in resumed.stdout
+    assert "taken over" not in resumed.stdout and "closed as KILLED" not in resumed.stdout
+    assert _active_locks(uri) == []
 
     jobs = reading.runs_frame(uri, "r")
     finished = jobs[jobs["status"] == "FINISHED"]
@@ -248,3 +320,114 @@ def test_training_processes_die_with_a_killed_sweep(tmp_path: Path, slow_digits_
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_closes_dead_runs_and_keeps_job_numbers_fused(
+    tmp_path: Path, slow_digits_dir: Path
+) -> None:
+    """Fused: the 5-epoch jobs (0 and 2) finish while the 300-epoch ones (1 and 3) train; a
+    SIGKILL leaves those two and the parent RUNNING. The resume runs jobs 1 and 3, fused
+    together, as themselves."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep_dir = tmp_path / "multirun"
+    args = [*_sweep_args(tmp_path, slow_digits_dir)[:-2], "optim.lr=0.05,0.1", "optim.epochs=5,300"]
+    grid = [
+        {"optim.lr": lr, "optim.epochs": e}
+        for lr, e in itertools.product(("0.05", "0.1"), ("5", "300"))
+    ]
+    proc = _start(args, tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # the short jobs done, the long ones under way
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            if _has_experiment(uri):
+                jobs = reading.runs_frame(uri, "r")
+                if len(jobs) == 4 and sorted(jobs["status"]) == ["FINISHED"] * 2 + ["RUNNING"] * 2:
+                    status = dict(zip(jobs["params.optim.epochs"], jobs["status"], strict=True))
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the short jobs did not finish in time")
+        _kill_outright(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    runs = reading.runs_frame(uri, "r", include_parents=True)
+    dead = set(runs.loc[runs["status"] == "RUNNING", "run_id"])
+    assert len(dead) == 3, "the two long jobs and the parent were left RUNNING"
+    assert status == {"5": "FINISHED", "300": "RUNNING"}
+    assert len(_active_locks(uri)) == 1, "the killed sweep's lock stays behind"
+    kept = {0: _tree(sweep_dir / "0"), 2: _tree(sweep_dir / "2")}
+
+    resumed = subprocess.run(
+        [*args, "resume=true"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"sweep lock: taken over from a dead process (pid {proc.pid} on host" in resumed.stdout
+    assert "resume: 2 of 4 jobs skipped" in resumed.stdout
+    assert "resume: closed as KILLED 2 runs the dead sweep left RUNNING" in resumed.stdout
+    assert "[fused group" in resumed.stdout, "the two jobs left still train fused"
+    dead.discard(str(runs.loc[runs["tags.sl.role"] == "sweep", "run_id"].iloc[0]))  # reopened
+    _check_resumed(uri, sweep_dir, grid, dead, kept)
+
+
+@pytest.mark.slow
+def test_two_resumes_at_once_after_sigkill_train_each_job_once(
+    tmp_path: Path, slow_digits_dir: Path
+) -> None:
+    """Basic launcher: killed during job k, two resumes started together. One takes the dead
+    sweep's lock over, closes its RUNNING runs and runs jobs k… as jobs k…; the other stops at
+    the lock, naming the holder, with exit code 2."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep_dir = tmp_path / "multirun"
+    args = [*_sweep_args(tmp_path, slow_digits_dir)[:-1], "optim.epochs=60", BASIC]
+    grid = [{"optim.lr": lr} for lr in LRS]
+    first = _start(args, tmp_path)
+    try:
+        _wait_mid_job(uri, first)
+        _kill_outright(first)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    runs = reading.runs_frame(uri, "r", include_parents=True)
+    dead = set(runs.loc[runs["status"] == "RUNNING", "run_id"])
+    parent = str(runs.loc[runs["tags.sl.role"] == "sweep", "run_id"].iloc[0])
+    assert parent in dead and len(dead) == 2, "the job under way and the parent"
+    (running,) = dead - {parent}
+    done = sorted(int(n) for n in runs.loc[runs["status"] == "FINISHED", "tags.sl.hydra_job_num"])
+    assert done == list(range(len(done))) and 1 <= len(done) < len(LRS)
+    kept = {num: _tree(sweep_dir / str(num)) for num in done}
+
+    both = [_start([*args, "resume=true"], tmp_path) for _ in range(2)]
+    outputs = []
+    try:
+        for proc in both:
+            outputs.append(proc.communicate(timeout=600))
+    finally:
+        for proc in both:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    codes = [proc.returncode for proc in both]
+    assert sorted(codes) == [0, 2], outputs
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    out, _ = outputs[winner]
+    _, err = outputs[loser]
+    assert err.count("\n") == 1 and err.startswith(f"softmax-lab: sweep lock '{LOCK_PREFIX}"), err
+    assert f"is held by pid {both[winner].pid} on host " in err, err
+    assert err.rstrip().endswith("; nothing was run"), err
+    assert f"taken over from a dead process (pid {first.pid} on host" in out
+    assert f"resume: {len(done)} of 4 jobs skipped" in out
+    assert "resume: closed as KILLED 1 run the dead sweep left RUNNING" in out
+
+    jobs = reading.runs_frame(uri, "r")
+    assert len(jobs) == len(done) + 1 + (len(LRS) - len(done)), "each job left trained once"
+    _check_resumed(uri, sweep_dir, grid, {running}, kept)

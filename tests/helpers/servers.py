@@ -6,10 +6,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +66,40 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     except ProcessLookupError:
         return
     proc.wait()
+
+
+@contextmanager
+def mlflow_server(directory: Path) -> Iterator[str]:
+    """A real ``mlflow server`` on 127.0.0.1 (free port, one worker) over a SQLite store in
+    ``directory``, its log in ``directory / "server.log"``; yields its URL, stops its group."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = directory / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{directory}/srv.db",
+                "--artifacts-destination",
+                str(directory / "srv-artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers form one process group, ended together
+        )
+        try:
+            wait_until_healthy(url, server, log_path.read_text, timeout=60)
+            yield url
+        finally:
+            stop_group(server)

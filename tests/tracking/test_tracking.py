@@ -32,7 +32,7 @@ from softmax_lab.tracking.reading import (
 )
 from softmax_lab.tracking.recorder import METRIC_KEYS, RunRecorder
 from softmax_lab.tracking.run_lookup import download_artifact, run_info
-from softmax_lab.tracking.run_writes import finish_run, start_sweep_run
+from softmax_lab.tracking.run_writes import close_dead_children, finish_run, start_sweep_run
 from softmax_lab.tracking.store import (
     DEFAULT_TRACKING_URI,
     artifact_root_for,
@@ -429,6 +429,30 @@ def test_sweep_parent_with_two_children(store: tuple[str, str]) -> None:
     for child in children:
         assert client.get_run(child).data.tags["mlflow.parentRunId"] == parent
     assert len(runs_frame(uri, "test")) == 3  # all jobs, no parent
+
+
+def test_close_dead_children_kills_only_the_parents_running_runs(
+    store: tuple[str, str],
+) -> None:
+    uri, experiment_id = store
+    parent = start_sweep_run(uri, experiment_id, sweep_id="sw1", run_name="sweep sw1", tags={})
+    client = MlflowClient(uri)
+    as_child = {"mlflow.parentRunId": parent}
+    dead = [client.create_run(experiment_id, tags=as_child).info.run_id for _ in range(2)]
+    done = log_job(uri, experiment_id, "done", tags={}, parent_run_id=parent)
+    stranger = client.create_run(experiment_id, tags={"sl.role": "job"}).info.run_id
+
+    assert sorted(close_dead_children(uri, [experiment_id], parent, "its sweep died")) == sorted(
+        dead
+    )
+    for run_id in dead:
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED"
+        assert run.data.tags["sl.failure_reason"] == "its sweep died"
+    assert client.get_run(done).info.status == "FINISHED"
+    assert client.get_run(stranger).info.status == "RUNNING", "not a child of the sweep"
+    assert client.get_run(parent).info.status == "RUNNING"
+    assert close_dead_children(uri, [experiment_id], parent, "again") == []
 
 
 def test_runs_frame_columns_and_filter(store: tuple[str, str]) -> None:

@@ -127,9 +127,18 @@ class FusedLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
+        job_nums = range(initial_job_idx, initial_job_idx + len(job_overrides))
+        return self.launch_numbered(job_overrides, job_nums)
+
+    def launch_numbered(
+        self, job_overrides: Sequence[Sequence[str]], job_nums: Sequence[int]
+    ) -> Sequence[JobReturn]:
+        """``launch`` with each job's own number (``hydra.job.num``, its output directory
+        ``<sweep dir>/<num>``, the tag ``sl.hydra_job_num``): a resumed sweep runs jobs 3, 7
+        and 8 of its grid as themselves, fused together as a fresh sweep would fuse them."""
         setup_globals()
         assert self.task_function is not None
-        cfgs = [self._job_config(o, initial_job_idx + i) for i, o in enumerate(job_overrides)]
+        cfgs = [self._job_config(o, n) for o, n in zip(job_overrides, job_nums, strict=True)]
         configs = [to_config(c) for c in cfgs]
         groups = fusion_groups(configs)
         returns: dict[int, JobReturn] = {}

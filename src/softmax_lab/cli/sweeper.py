@@ -7,6 +7,15 @@ first, so it can start training them while the store is opened; nothing is recor
 Each job gets the parent's id and the sweep id as overrides, so the link survives any launcher,
 in-process or not. At the end it closes the parent run (FAILED if any job failed) and prints
 the sweep's comparison table and the command that opens the UI (``summary``).
+
+Every sweep holds its lock in the store (``tracking.sweep_lock``) from before it looks for
+the sweep's runs until it ends, Ctrl-C and SIGTERM included; a second process running the same
+sweep command (first run or ``resume=true``) stops at once with one line naming the holder,
+exit code 2. So a resume that gets the lock knows the sweep's runs still RUNNING were left by
+a process that died (SIGKILL): it closes them as KILLED with a reason naming the resume, and
+only then decides which jobs to run. A resumed job keeps its number in the whole grid
+(``hydra.job.num``, the tag ``sl.hydra_job_num``) and so its output directory
+``<sweep dir>/<num>``: the directories of the skipped jobs are left as they are.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -33,7 +42,16 @@ from softmax_lab.data.files import write_atomically
 from softmax_lab.errors import ConfigError, InputError
 from softmax_lab.runs.timings import mark, phase
 
-__all__ = ["SoftmaxLabSweeper", "SoftmaxLabSweeperConf", "bookkeeping_overrides", "sweep_signature"]
+if TYPE_CHECKING:
+    from softmax_lab.tracking.sweep_lock import SweepLock
+
+__all__ = [
+    "SoftmaxLabSweeper",
+    "SoftmaxLabSweeperConf",
+    "bookkeeping_overrides",
+    "consecutive_stretches",
+    "sweep_signature",
+]
 
 
 def sweep_signature(arguments: Sequence[str]) -> str:
@@ -53,6 +71,18 @@ def _already_finished(cfg: Config) -> bool:
         config_hash(cfg, fingerprint),
     )
     return any(status == "FINISHED" for _, status in runs)
+
+
+def consecutive_stretches(nums: Sequence[int]) -> list[tuple[int, int]]:
+    """``(start, stop)`` slices of ``nums`` whose numbers follow one another:
+    ``[0, 1, 4, 5, 6, 9]`` → ``[(0, 2), (2, 5), (5, 6)]``."""
+    stretches: list[tuple[int, int]] = []
+    start = 0
+    for k in range(1, len(nums) + 1):
+        if k == len(nums) or nums[k] != nums[k - 1] + 1:
+            stretches.append((start, k))
+            start = k
+    return stretches
 
 
 def bookkeeping_overrides(parent_run_id: str, sweep_id: str) -> list[str]:
@@ -81,6 +111,8 @@ class _Tracked:
     todo: list[int]
     resumed: bool
     experiment_ids: dict[tuple[str, str], str]  # (resolved uri, experiment) → id, prepared
+    lock: SweepLock  # held until the sweep ends
+    closed: list[str]  # runs a dead earlier process left RUNNING, closed KILLED by this resume
 
 
 class SoftmaxLabSweeper(BasicSweeper):
@@ -141,13 +173,43 @@ class SoftmaxLabSweeper(BasicSweeper):
         except BaseException:
             getattr(self.launcher, "discard_prestarted", lambda: None)()
             raise
+        try:
+            ran = self._run_sweep(jobs, tracked, resume)
+        finally:
+            tracked.lock.release()  # also on Ctrl-C or SIGTERM: the next resume may run
+        if ran is None:  # stopped before any job (its directory cannot be written)
+            return []
+        results, failed, closed = ran
+        with phase("summary"):
+            summarise_sweep(
+                tracked.uri,
+                tracked.experiment,
+                tracked.sweep_id,
+                len(jobs),
+                failed,
+                tracked.parent,
+                Path(self.config.hydra.sweep.dir) / "report",
+            )
+        state.last_exit_code[0] = 1 if failed or not closed else 0
+        return [results]
+
+    def _run_sweep(
+        self, jobs: list[list[str]], tracked: _Tracked, resume: bool
+    ) -> tuple[Sequence[Any], list[str], bool] | None:
+        """Run the jobs left to run under the parent run, then close it (KILLED if
+        interrupted, FAILED with the cause on another error); return the launcher's results,
+        one line per failed job and whether the store closed every run of the sweep. None if
+        the sweep directory cannot be written (nothing run; see ``_stop_unwritable``)."""
+        assert self.config is not None
+
         sweep_dir = Path(self.config.hydra.sweep.dir)  # only now: nothing made for a bad store
         try:
             sweep_dir.mkdir(parents=True, exist_ok=True)
             write_atomically(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config).encode())
         except OSError as err:  # e.g. no space left on device: no job could write its files
             getattr(self.launcher, "discard_prestarted", lambda: None)()
-            return self._stop_unwritable(tracked, f"cannot write the sweep directory: {err}")
+            self._stop_unwritable(tracked, f"cannot write the sweep directory: {err}")
+            return None
         uri, parent, sweep_id, todo = tracked.uri, tracked.parent, tracked.sweep_id, tracked.todo
         extra = bookkeeping_overrides(parent, sweep_id)
         sweep = state.SweepState(
@@ -155,18 +217,24 @@ class SoftmaxLabSweeper(BasicSweeper):
         )
         state.current[:] = [sweep]
         print(f"sweep {sweep_id}: {len(jobs)} jobs, tracked in {uri} (parent run {parent})")
+        took_over = tracked.lock.took_over
+        if took_over is not None:
+            print(f"sweep lock: taken over from a dead process ({took_over.describe()})")
         if resume:
             print(
                 f"resume: {len(jobs) - len(todo)} of {len(jobs)} jobs skipped (already FINISHED "
                 f"with the same config hash), {len(todo)} to run"
                 + (f", under the earlier sweep {sweep_id}" if tracked.resumed else "")
             )
+        if tracked.closed:
+            n = len(tracked.closed)
+            print(f"resume: closed as KILLED {n} run{'s' * (n != 1)} the dead sweep left RUNNING")
         status, reason = "KILLED", None
         results: Sequence[Any] = []
         try:
             if todo:
                 results = self._launch(todo, [jobs[i] + extra for i in todo], tracked, sweep)
-            failed = self._failures(results, [jobs[i] for i in todo], sweep)
+            failed = self._failures(results, todo, jobs)
             status = "FAILED" if failed else "FINISHED"
         except Exception as e:  # not an interruption: the parent run FAILED, with the cause
             status, reason = "FAILED", f"{type(e).__name__}: {e}"
@@ -176,12 +244,7 @@ class SoftmaxLabSweeper(BasicSweeper):
                 sweep.progress.close()
             state.current.clear()
             closed = self._finish_parent(tracked, status, reason)
-        with phase("summary"):
-            summarise_sweep(
-                uri, tracked.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
-            )
-        state.last_exit_code[0] = 1 if failed or not closed else 0
-        return [results]
+        return results, failed, closed
 
     @staticmethod
     def _finish_parent(tracked: _Tracked, status: str, reason: str | None) -> bool:
@@ -211,7 +274,7 @@ class SoftmaxLabSweeper(BasicSweeper):
         )
         return False
 
-    def _stop_unwritable(self, tracked: _Tracked, reason: str) -> list[Any]:
+    def _stop_unwritable(self, tracked: _Tracked, reason: str) -> None:
         """Stop a sweep whose directory cannot be written, before any job: its parent run
         FAILED with ``reason``, one line on stderr, exit code 1."""
         from softmax_lab.tracking import run_writes
@@ -226,14 +289,17 @@ class SoftmaxLabSweeper(BasicSweeper):
             file=sys.stderr,
         )
         state.last_exit_code[0] = 1
-        return []
 
     def _open_parent(
         self, arguments: list[str], jobs: list[list[str]], configs: list[Config], resume: bool
     ) -> _Tracked:
-        """Create the store(s) and experiment(s), then the sweep's parent run (or, resuming,
-        reopen the earlier one), and decide which jobs still need to run."""
-        from softmax_lab.tracking import provenance, reading, run_writes, store
+        """Create the store(s) and experiment(s), take the sweep's lock, then create the
+        sweep's parent run (or, resuming, close the runs the earlier sweep's dead process left
+        RUNNING and reopen its parent), and decide which jobs still need to run.
+
+        Raises ``SweepLockedError`` (an ``InputError``) when another process holds the lock.
+        """
+        from softmax_lab.tracking import provenance, reading, run_writes, store, sweep_lock
 
         first = configs[0].tracking
         uri = store.resolve_uri(first.uri)
@@ -243,29 +309,57 @@ class SoftmaxLabSweeper(BasicSweeper):
             where = (store.resolve_uri(other[0]), other[1])
             prepared[where] = store.prepare_store(*where)
         signature = sweep_signature(arguments)
-        todo = list(range(len(jobs)))
-        resumed = reading.find_sweep_run(uri, first.experiment, signature) if resume else None
-        if resume:
-            todo = [i for i in todo if not _already_finished(configs[i])]
-        if resumed is not None:
-            parent, sweep_id = resumed
-            run_writes.reopen_run(uri, parent)
-        else:
-            sweep_id = uuid.uuid4().hex[:8]
-            parent = run_writes.start_sweep_run(
-                uri,
-                experiment_id,
-                sweep_id=sweep_id,
-                run_name=f"sweep {sweep_id}: {' '.join(arguments)}"[:250],
-                tags={
-                    "sl.overrides": " ".join(arguments),
-                    "sl.sweep_signature": signature,
-                    "sl.jobs": str(len(jobs)),
-                    **provenance.environment_tags(),
-                },
-            )
+        lock = sweep_lock.acquire_sweep_lock(uri, experiment_id, signature)
+        try:
+            resumed = reading.find_sweep_run(uri, first.experiment, signature) if resume else None
+            closed: list[str] = []
+            if resumed is not None:
+                parent, sweep_id = resumed
+                # we hold the lock: whatever of this sweep is RUNNING lost its process
+                dead = lock.took_over
+                died = (
+                    f"its sweep process ({dead.describe()}) died"
+                    if dead is not None
+                    else "its sweep process died"
+                )
+                closed = run_writes.close_dead_children(
+                    uri,
+                    sorted(set(prepared.values())),
+                    parent,
+                    f"{died} and left it RUNNING; closed by resume=true of sweep {sweep_id} "
+                    f"(pid {lock.holder.pid} on host {lock.holder.host})",
+                )
+                run_writes.reopen_run(uri, parent)
+            else:
+                sweep_id = uuid.uuid4().hex[:8]
+                parent = run_writes.start_sweep_run(
+                    uri,
+                    experiment_id,
+                    sweep_id=sweep_id,
+                    run_name=f"sweep {sweep_id}: {' '.join(arguments)}"[:250],
+                    tags={
+                        "sl.overrides": " ".join(arguments),
+                        "sl.sweep_signature": signature,
+                        "sl.jobs": str(len(jobs)),
+                        **provenance.environment_tags(),
+                    },
+                )
+            todo = list(range(len(jobs)))
+            if resume:
+                todo = [i for i in todo if not _already_finished(configs[i])]
+        except BaseException:
+            lock.release()
+            raise
         return _Tracked(
-            uri, first.experiment, parent, sweep_id, todo, resumed is not None, prepared
+            uri,
+            first.experiment,
+            parent,
+            sweep_id,
+            todo,
+            resumed is not None,
+            prepared,
+            lock,
+            closed,
         )
 
     def _launch(
@@ -277,14 +371,26 @@ class SoftmaxLabSweeper(BasicSweeper):
         thread gains nothing there and, when the machine is busy, its spinning threads slow
         training down several times (measured: 1.4 s → 1.8–3.7 s for 10 epochs at B=200). The
         fused launcher uses the other cores instead by training its groups in threads.
+
+        Each job keeps its number in the whole grid (``todo``): the fused launcher takes the
+        numbers (``launch_numbered``), so a resume's jobs still fuse as one batch; any other
+        launcher gets one ``launch`` per stretch of consecutive numbers.
         """
         from threadpoolctl import threadpool_limits
 
         assert self.launcher is not None
         self._hand_over(todo, run_jobs, tracked.parent, tracked.sweep_id)
         mark("first_job")
+        numbered = getattr(self.launcher, "launch_numbered", None)  # the fused launcher's
         with threadpool_limits(limits=1, user_api="blas"):
-            results = self.launcher.launch(run_jobs, initial_job_idx=0)
+            if numbered is not None:
+                results = list(numbered(run_jobs, todo))
+            else:  # Hydra's launchers number jobs from initial_job_idx on: one call per stretch
+                results = []
+                for start, stop in consecutive_stretches(todo):
+                    results += self.launcher.launch(
+                        run_jobs[start:stop], initial_job_idx=todo[start]
+                    )
         mark("last_job_done")
         return results
 
@@ -303,17 +409,17 @@ class SoftmaxLabSweeper(BasicSweeper):
             state.composed[tuple(overrides)] = cfg
 
     @staticmethod
-    def _failures(
-        results: Sequence[Any], jobs: list[list[str]], sweep: state.SweepState
-    ) -> list[str]:
-        """One line per failed job, from the jobs' own outcomes (any launcher)."""
+    def _failures(results: Sequence[Any], todo: list[int], jobs: list[list[str]]) -> list[str]:
+        """One line per failed job (numbered in the whole grid), from the jobs' own outcomes
+        (any launcher)."""
         failed = []
-        for i, (ret, job) in enumerate(zip(results, jobs, strict=True)):
+        for ret, i in zip(results, todo, strict=True):
+            job = " ".join(jobs[i])
             try:
                 outcome = ret.return_value
             except Exception as e:  # a job that raised past run_job (e.g. a crash in a worker)
-                failed.append(f"job {i} ({' '.join(job)}): {type(e).__name__}: {e}")
+                failed.append(f"job {i} ({job}): {type(e).__name__}: {e}")
                 continue
             if getattr(outcome, "status", "FAILED") != "FINISHED":
-                failed.append(f"job {i} ({' '.join(job)}): {getattr(outcome, 'reason', '?')}")
+                failed.append(f"job {i} ({job}): {getattr(outcome, 'reason', '?')}")
         return failed

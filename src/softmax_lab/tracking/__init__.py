@@ -8,7 +8,10 @@ This package is the only place that imports mlflow. It talks to stores through `
 - ``reachable``: is an MLflow server answering at an ``http(s)://`` URI (one request, 5 s)?
 - ``sqlite_file``: SQLite store files, created from a pre-migrated template, in WAL mode;
 - ``recorder``: ``RunRecorder``, one job's run, and the metric keys;
-- ``run_writes``: writes to any run by id (a sweep's parent run, tags after the fact);
+- ``run_writes``: writes to any run by id (a sweep's parent run, tags after the fact, closing
+  the runs a dead sweep left RUNNING);
+- ``sweep_lock``: a sweep's lock in its store (``acquire_sweep_lock``), so one process at a
+  time runs a sweep;
 - ``provenance``: ``environment_tags``, the version, git commit and BLAS a run ran with;
 - ``reading``: reading runs back (``runs_frame``, ``metric_history``, the lookups of resume);
 - ``run_lookup``: one run by its id or a prefix of it (``run_info``, text artifacts, downloads);

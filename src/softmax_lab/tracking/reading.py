@@ -245,3 +245,20 @@ def find_sweep_run(uri: str | None, experiment: str, signature: str) -> tuple[st
         return None
     newest = max(runs, key=lambda r: r.info.start_time or 0)
     return str(newest.info.run_id), str(newest.data.tags.get("sl.sweep_id", ""))
+
+
+def find_child_runs(
+    uri: str | None, experiment_ids: list[str], parent_run_id: str, *, status: str | None = None
+) -> list[str]:
+    """Ids of the runs in ``experiment_ids`` whose ``mlflow.parentRunId`` is ``parent_run_id``
+    (a sweep's jobs), only those with ``status`` (e.g. ``"RUNNING"``) if given."""
+    if not experiment_ids:
+        return []
+    uri, client = reader_for(uri)
+    clauses = [_tag_filter("mlflow.parentRunId", parent_run_id)]
+    if status is not None:
+        clauses.append(f"attributes.status = '{status}'")
+    found: list[str] = []
+    for experiment_id in experiment_ids:
+        found += [r.info.run_id for r in _search(client, experiment_id, " and ".join(clauses))]
+    return found

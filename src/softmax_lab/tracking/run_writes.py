@@ -1,7 +1,8 @@
 """Writing to any run by its id: the runs no ``RunRecorder`` holds.
 
-A sweep's parent run (started, reopened on resume, given the sweep's pictures, finished) and
-tags set on a run after it finished (e.g. a rerun's verdict).
+A sweep's parent run (started, reopened on resume, given the sweep's pictures, finished), tags
+set on a run after it finished (e.g. a rerun's verdict), and the runs a dead sweep left
+RUNNING, closed by its resume (``close_dead_children``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 
 from softmax_lab.errors import StoreFullError
-from softmax_lab.tracking.reading import reader_for, run_error
+from softmax_lab.tracking.reading import find_child_runs, reader_for, run_error
 from softmax_lab.tracking.recorder import RunStatus, batches, terminate_run
 from softmax_lab.tracking.store import resolve_uri, retry_locked
 
@@ -99,3 +100,19 @@ def reopen_run(uri: str | None, run_id: str) -> None:
     """Set a finished or killed run back to RUNNING (a resumed sweep's parent)."""
     client = MlflowClient(resolve_uri(uri))
     retry_locked(f"reopen run {run_id}", lambda: client.update_run(run_id, status="RUNNING"))
+
+
+def close_dead_children(
+    uri: str | None, experiment_ids: list[str], parent_run_id: str, reason: str
+) -> list[str]:
+    """End as KILLED, with ``reason`` as ``sl.failure_reason``, every RUNNING child run of
+    ``parent_run_id`` in ``experiment_ids``; return their ids.
+
+    Only for a caller that holds the sweep's lock (``sweep_lock``): then no live process
+    records those runs, and RUNNING means their process died (e.g. killed with SIGKILL).
+    """
+    dead = find_child_runs(uri, experiment_ids, parent_run_id, status="RUNNING")
+    client = MlflowClient(resolve_uri(uri))
+    for run_id in dead:
+        terminate_run(client, run_id, "KILLED", reason)
+    return dead
