@@ -172,7 +172,14 @@ class SoftmaxLabSweeper(BasicSweeper):
             run_writes.finish_run(uri, parent, status)
         with phase("summary"):
             summarise_sweep(
-                uri, tracked.experiment, sweep_id, len(jobs), failed, parent, sweep_dir / "report"
+                uri,
+                tracked.experiment,
+                sweep_id,
+                len(jobs),
+                failed,
+                parent,
+                sweep_dir / "report",
+                log_best_model=any(c.tracking.log_model == "single" for c in configs),
             )
         state.last_exit_code[0] = 1 if failed else 0
         return [results]

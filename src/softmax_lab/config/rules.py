@@ -24,7 +24,7 @@ from softmax_lab.core.constraints import (
 from softmax_lab.core.model import MODEL_NAMES
 from softmax_lab.data.sources import DATASET_NAMES
 
-__all__ = ["RULES", "Rule", "When", "broken_rules", "lookup"]
+__all__ = ["LOG_MODEL_CHOICES", "RULES", "Rule", "When", "broken_rules", "lookup"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Rule:
     when: When | None = None
 
 
+# which runs log an MLflow model (softmax_lab.tracking.models.logs_at_close)
+LOG_MODEL_CHOICES = ("single", "all", "none")
+
 _IDX = When("dataset.name", "idx")
 _NOT_IDX = When("dataset.name", "idx", negate=True)
 
@@ -69,6 +72,7 @@ RULES: tuple[Rule, ...] = (
     Rule("optim.epochs", Interval(int, 1, None, closed="left")),
     Rule("seed", Interval(int, 0, None, closed="left")),
     Rule("tracking.experiment", NonEmptyString("name")),
+    Rule("tracking.log_model", OneOf(LOG_MODEL_CHOICES)),
 )
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from softmax_lab.config.rules import broken_rules
@@ -80,6 +80,8 @@ class TrackingConfig:
     experiment: str = "softmax-lab"
     parent_run_id: str | None = None  # set by the sweeper for each job of a sweep
     sweep_id: str | None = None  # set by the sweeper: groups a sweep's runs
+    # which runs log an MLflow model: "single" (a single run, a sweep's best), "all", "none"
+    log_model: str = "single"
 
 
 @dataclass

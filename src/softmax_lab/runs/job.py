@@ -31,7 +31,7 @@ from softmax_lab.core.training import (
 )
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.runs.timings import phase
-from softmax_lab.tracking import provenance, recorder, store
+from softmax_lab.tracking import models, provenance, recorder, store
 
 __all__ = [
     "JobContext",
@@ -278,6 +278,8 @@ def close_job(
         with phase("pictures"):
             _log_pictures(job, model, result)
         with phase("logging"):
+            if models.logs_at_close(job.cfg.tracking):  # runs:/<id>/model (tracking.log_model)
+                models.log_job_model(job.rec, result.params)
             job.rec.finish("FINISHED")
     except (KeyboardInterrupt, SystemExit):
         job.kill()

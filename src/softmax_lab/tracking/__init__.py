@@ -12,6 +12,9 @@ This package is the only place that imports mlflow. It talks to stores through `
 - ``provenance``: ``environment_tags``, the version, git commit and BLAS a run ran with;
 - ``reading``: reading runs back (``runs_frame``, ``metric_history``, the lookups of resume);
 - ``run_lookup``: one run by its id or a prefix of it (``run_info``, text artifacts, downloads).
+- ``models``: a run's hypothesis as an MLflow pyfunc model (``runs:/<id>/model``): the wrapper,
+  logging it at a job's end or after the fact, loading it for ``predict``;
+- ``registry``: a run's model as a registered model version with an alias (``register_run``).
 
 May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas
 and MLflow; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or ``pictures``.
@@ -24,7 +27,8 @@ Names other modules code against:
 - params: ``config.schema.flatten(cfg)`` with values stringified (``None`` as ``"None"``);
 - tags: ``sl.role`` (``"job"`` | ``"sweep"``), ``sl.sweep_id``, ``sl.config_hash``, … (see
   ``environment_tags``), plus MLflow's ``mlflow.parentRunId`` and ``mlflow.runName``;
-- artifacts: ``params/<name>.npy``, ``config.yaml``, ``overrides.yaml``, ``plots/…``.
+- artifacts: ``params/<name>.npy``, ``config.yaml``, ``overrides.yaml``, ``plots/…``;
+- models: the logged model ``model`` of a run (``runs:/<id>/model``; ``tracking.log_model``).
 
 SQLite stores get three things plain MLflow does not give them (see ``prepare_store``): creation
 from a pre-migrated template (fast, and atomic, so parallel jobs never race through the schema
