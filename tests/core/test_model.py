@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from softmax_lab.core.loss import softmax_grad_, softmax_loss
-from softmax_lab.core.model import SoftmaxRegression, TwoLayerNet, build_model
+from softmax_lab.core.model import (
+    SoftmaxRegression,
+    TwoLayerNet,
+    build_model,
+    class_probabilities,
+    model_from_params,
+)
 
 
 def _analytic_grads(model: SoftmaxRegression | TwoLayerNet, X: np.ndarray, y: np.ndarray):
@@ -100,3 +106,41 @@ def test_build_model_rejects_unknown_name() -> None:
 def test_build_model_rejects_nonpositive_hidden_dim() -> None:
     with pytest.raises(ValueError, match=r"^hidden_dim must be >= 1, got 0$"):
         build_model("mlp", n_features=4, n_classes=3, hidden_dim=0)
+
+
+@pytest.mark.parametrize("name", ["softmax", "mlp"])
+def test_a_model_from_its_params_gives_the_trained_models_logits(name: str) -> None:
+    rng = np.random.default_rng(3)
+    trained = build_model(name, n_features=784, n_classes=10, hidden_dim=32, rng=rng)
+    for p in trained.params.values():  # not the zeros θ starts at
+        p += rng.standard_normal(p.shape, dtype=np.float32) * np.float32(0.1)
+    X = rng.random((50, 784), dtype=np.float32)
+    rebuilt = model_from_params({k: v.copy() for k, v in trained.params.items()})
+    assert rebuilt.name == name
+    np.testing.assert_array_equal(rebuilt.forward(X), trained.forward(X))
+
+
+def test_class_probabilities_are_the_softmax_of_the_logits_in_chunks() -> None:
+    rng = np.random.default_rng(4)
+    model = model_from_params({"theta": rng.standard_normal((784, 10), dtype=np.float32)})
+    X = rng.random((70, 784), dtype=np.float32)
+    P = class_probabilities(model, X, chunk=32)  # three chunks, the last one short
+    H = (X @ model.params["theta"]).astype(np.float64)
+    expected = np.exp(H - H.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert P.dtype == np.float32 and P.shape == (70, 10)
+    np.testing.assert_allclose(P, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(P.argmax(axis=1), H.argmax(axis=1))
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"theta": np.zeros(784, np.float32)}, "must be 2-d"),
+        ({"W1": np.zeros((784, 8), np.float32), "W2": np.zeros((9, 10), np.float32)}, "chain"),
+        ({"W1": np.zeros((784, 8), np.float32)}, "neither"),
+    ],
+)
+def test_model_from_params_rejects_what_is_no_hypothesis(params: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        model_from_params(params)

@@ -1,4 +1,5 @@
-"""The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``rerun``, ``ui``, ``server``.
+"""The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``rerun``, ``ui``, ``server``,
+``predict``, ``register``.
 
 Each subcommand imports only what it needs, so ``softmax-lab --help`` and argument errors
 answer at once; Hydra, MLflow and Pillow load only for the subcommands that use them. What the
@@ -19,7 +20,8 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``state``: what the sweeper shares with the jobs it runs in the same process;
 - ``summary``: a finished sweep's table and pictures, on the terminal and its parent run;
 - ``console``: the terminal: per-epoch table, sweep progress bar, the one-line input error;
-- ``compare``, ``rerun``, ``ui``, ``server``: those subcommands (``server``: a team store).
+- ``compare``, ``rerun``, ``ui``, ``predict``, ``register``, ``server``: those subcommands
+  (``server``: a team store).
 
 May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse.
 """
@@ -56,6 +58,9 @@ examples:
   softmax-lab compare --where "optim.lr>0.1" --top 5 --plot
   softmax-lab compare --diff RUN_A RUN_B
   softmax-lab rerun RUN_ID                            verify a run reproduces exactly
+  softmax-lab predict RUN_ID digit.png more/*.jpg     classify images with a run's model
+  softmax-lab register RUN_ID mnist --alias champion  a model version in the registry
+  softmax-lab predict models:/mnist@champion t10k-images-idx3-ubyte.gz --format csv
   softmax-lab ui
   softmax-lab server start --dir DIR                  a team store: MLflow server on PostgreSQL
 """
@@ -106,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write the sweep pictures and CSV to DIR (default outputs/compare)",
     )
+    c.add_argument(
+        "--register",
+        metavar="NAME",
+        help="register the best run shown (by --sort) as a new version of model NAME",
+    )
+    c.add_argument("--alias", help="with --register: point this alias (e.g. champion) at it")
     c.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
     r = sub.add_parser("rerun", help="rerun a logged run and check it reproduces exactly")
     r.add_argument("run_id", metavar="RUN_ID")
@@ -117,6 +128,38 @@ def _parser() -> argparse.ArgumentParser:
         help="rerun with a change (repeatable); reports differences, no verdict",
     )
     r.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
+    pr = sub.add_parser(
+        "predict",
+        help="classify images with a run's or a registered model",
+        description="Classify images. Pictures (PNG, JPEG, any size) are made MNIST-like: grey, "
+        "inverted if the background is light, cropped to the ink, fitted into 20x20 and centred "
+        "by centre of mass in 28x28, scaled to [0, 1]. IDX image files and .npy arrays "
+        "((m, 784) or (m, 28, 28), uint8 or floats in [0, 1]) are used as they are.",
+    )
+    pr.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a run id (or a unique prefix), runs:/ID/model, or models:/NAME@ALIAS",
+    )
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG/JPEG, IDX images or .npy")
+    pr.add_argument("--format", choices=("table", "csv"), default="table")
+    pr.add_argument("--labels", metavar="IDX", help="true labels (an IDX labels file)")
+    pr.add_argument(
+        "--plot",
+        nargs="?",
+        const="outputs/predictions.png",
+        metavar="PNG",
+        help="also draw the first 64 images with their predictions "
+        "(default outputs/predictions.png)",
+    )
+    pr.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
+    rg = sub.add_parser(
+        "register", help="register a run's model as a new version of a registered model"
+    )
+    rg.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix")
+    rg.add_argument("name", metavar="NAME", help="the registered model (made if new)")
+    rg.add_argument("--alias", help="point this alias (e.g. champion) at the new version")
+    rg.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
     u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)
     u.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
@@ -198,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softmax_lab.cli.rerun import run_rerun
 
         return run_rerun(args)
+    if args.command == "predict":
+        from softmax_lab.cli.predict import run_predict
+
+        return run_predict(args)
+    if args.command == "register":
+        from softmax_lab.cli.register import run_register
+
+        return run_register(args)
     if args.command == "ui":
         from softmax_lab.cli.ui import run_ui
 

@@ -27,6 +27,8 @@ def run_compare(args: argparse.Namespace) -> int:
     # checks that need no store come first
     if args.top is not None and args.top < 1:
         return _error(f"--top must be >= 1, got {args.top}")
+    if args.alias is not None and args.register is None:
+        return _error("--alias names the version --register makes: give --register NAME too")
     if args.diff and (args.where or args.top is not None or args.plot or args.sort != DEFAULT_SORT):
         return _error("--diff compares two runs: it takes no --where, --sort, --top or --plot")
 
@@ -72,6 +74,16 @@ def run_compare(args: argparse.Namespace) -> int:
         )
     print(report.format_table(table, args.format))
 
+    if args.register is not None:
+        from softmax_lab.cli.register import register
+
+        best = report.ranked_runs(shown, sort=args.sort, top=1)
+        best = best[best["status"] == "FINISHED"] if len(best) else best
+        if len(best) == 0:
+            return _error(f"--register {args.register}: no FINISHED run to register", 1)
+        code = register(uri, str(best["run_id"].iloc[0]), args.register, args.alias, "compare")
+        if code:
+            return code
     if args.plot is not None:
         from softmax_lab.review.sweep_report import write_sweep_report
 

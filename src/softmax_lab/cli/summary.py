@@ -4,10 +4,30 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["summarise_sweep"]
 
 log = logging.getLogger(__name__)
+
+
+def _log_best_model(uri: str, ranked: pd.DataFrame) -> None:
+    """Log the best FINISHED run's model, from its params/*.npy (``tracking.log_model``)."""
+    from softmax_lab.tracking import models
+
+    finished = ranked[ranked["status"] == "FINISHED"] if len(ranked) else ranked
+    if len(finished) == 0:
+        return
+    run_id = str(finished["run_id"].iloc[0])
+    try:
+        model_uri = models.ensure_model(uri, run_id)
+    except Exception as err:  # the sweep's runs stand without it
+        log.warning("could not log the model of the best run %s: %s", run_id, err)
+        return
+    print(f"\nmodel of the best run: {model_uri}  (softmax-lab predict {run_id[:8]} IMAGE…)")
 
 
 def summarise_sweep(
@@ -18,8 +38,11 @@ def summarise_sweep(
     failed: list[str],
     parent_run_id: str,
     report_dir: Path,
+    *,
+    log_best_model: bool = False,
 ) -> None:
-    """Print the sweep's table; write its pictures to ``report_dir`` and the parent run."""
+    """Print the sweep's table; write its pictures to ``report_dir`` and the parent run; with
+    ``log_best_model`` (``tracking.log_model=single``), log the best run's MLflow model."""
     from softmax_lab.review import report
     from softmax_lab.review.sweep_report import write_sweep_report
     from softmax_lab.tracking import reading, run_writes
@@ -37,6 +60,8 @@ def summarise_sweep(
         ]
         if lines:
             print(f"\n{len(lines)} job(s) finished but exploded:\n  " + "\n  ".join(lines))
+    if log_best_model:
+        _log_best_model(uri, report.ranked_runs(runs))
     try:
         paths = write_sweep_report(uri, runs, report_dir, table=table)
         run_writes.log_files(uri, parent_run_id, paths, "sweep")

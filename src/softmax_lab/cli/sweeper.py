@@ -189,6 +189,7 @@ class SoftmaxLabSweeper(BasicSweeper):
                 failed,
                 tracked.parent,
                 Path(self.config.hydra.sweep.dir) / "report",
+                log_best_model=any(c.tracking.log_model == "single" for c in configs),
             )
         state.last_exit_code[0] = 1 if failed or not closed else 0
         return [results]

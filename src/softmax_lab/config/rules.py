@@ -25,7 +25,7 @@ from softmax_lab.core.model import MODEL_NAMES
 from softmax_lab.core.training import ON_EXPLODE
 from softmax_lab.data.sources import DATASET_NAMES
 
-__all__ = ["RULES", "Rule", "When", "broken_rules", "lookup"]
+__all__ = ["LOG_MODEL_CHOICES", "RULES", "Rule", "When", "broken_rules", "lookup"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Rule:
     constraint: Constraint
     when: When | None = None
 
+
+# which runs log an MLflow model (softmax_lab.tracking.models.logs_at_close)
+LOG_MODEL_CHOICES = ("single", "all", "none")
 
 _IDX = When("dataset.name", "idx")
 _NOT_IDX = When("dataset.name", "idx", negate=True)
@@ -77,6 +80,7 @@ RULES: tuple[Rule, ...] = (
     Rule("optim.on_explode", OneOf(ON_EXPLODE)),
     Rule("seed", Interval(int, 0, None, closed="left")),
     Rule("tracking.experiment", NonEmptyString("name")),
+    Rule("tracking.log_model", OneOf(LOG_MODEL_CHOICES)),
 )
 
 

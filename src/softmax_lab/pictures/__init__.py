@@ -14,7 +14,9 @@ Its modules:
   (``draw_run_pictures``);
 - ``sweep_heatmap``: a sweep's metric over its swept parameters, heatmap panels or bars
   (``plot_sweep_heatmap``, ``choose_axes``);
-- ``sweep_curves``: every run of a sweep's curve overlaid (``plot_overlaid_curves``).
+- ``sweep_curves``: every run of a sweep's curve overlaid (``plot_overlaid_curves``);
+- ``predictions``: classified images with their predicted (and true) labels
+  (``draw_predictions``).
 
 Each picture's pixel size depends only on its input's shape, and the same input gives the same
 bytes.

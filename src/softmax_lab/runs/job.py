@@ -36,7 +36,7 @@ from softmax_lab.core.training import (
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.errors import StoreFullError
 from softmax_lab.runs.timings import phase
-from softmax_lab.tracking import provenance, recorder, store
+from softmax_lab.tracking import models, provenance, recorder, store
 
 __all__ = [
     "JobContext",
@@ -332,6 +332,10 @@ def close_job(
         with phase("pictures"):
             _log_pictures(job, model, result)
         with phase("logging"):
+            if status == "FINISHED" and models.logs_at_close(job.cfg.tracking):
+                models.log_job_model(
+                    job.rec, result.params
+                )  # runs:/<id>/model (tracking.log_model)
             job.rec.finish(status, reason=flagged if status == "FAILED" else None)
     except (KeyboardInterrupt, SystemExit):
         job.kill()

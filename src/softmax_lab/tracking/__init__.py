@@ -18,7 +18,10 @@ This package is the only place that imports mlflow. It talks to stores through `
 - ``postgres``: a PostgreSQL cluster of our own (``initdb``, ``pg_ctl``, run as ``postgres``
   when we are root), password-only on TCP;
 - ``team_server``: ``TeamStore``, ``mlflow server`` with basic auth and proxied artifacts over
-  such a cluster, all in one directory, started and stopped by PID file.
+  such a cluster, all in one directory, started and stopped by PID file;
+- ``models``: a run's hypothesis as an MLflow pyfunc model (``runs:/<id>/model``): the wrapper,
+  logging it at a job's end or after the fact, loading it for ``predict``;
+- ``registry``: a run's model as a registered model version with an alias (``register_run``).
 
 May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas,
 MLflow and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or
@@ -32,7 +35,8 @@ Names other modules code against:
 - params: ``config.schema.flatten(cfg)`` with values stringified (``None`` as ``"None"``);
 - tags: ``sl.role`` (``"job"`` | ``"sweep"``), ``sl.sweep_id``, ``sl.config_hash``, … (see
   ``environment_tags``), plus MLflow's ``mlflow.parentRunId`` and ``mlflow.runName``;
-- artifacts: ``params/<name>.npy``, ``config.yaml``, ``overrides.yaml``, ``plots/…``.
+- artifacts: ``params/<name>.npy``, ``config.yaml``, ``overrides.yaml``, ``plots/…``;
+- models: the logged model ``model`` of a run (``runs:/<id>/model``; ``tracking.log_model``).
 
 SQLite stores get three things plain MLflow does not give them (see ``prepare_store``): creation
 from a pre-migrated template (fast, and atomic, so parallel jobs never race through the schema
