@@ -332,7 +332,7 @@ def close_job(
         with phase("pictures"):
             _log_pictures(job, model, result)
         with phase("logging"):
-            if status == "FINISHED" and models.logs_at_close(job.cfg.tracking):
+            if status == "FINISHED" and models.logs_at_close(job.cfg.tracking):  # runs:/<id>/model
                 models.log_job_model(
                     job.rec, result.params
                 )  # runs:/<id>/model (tracking.log_model)
