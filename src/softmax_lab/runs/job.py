@@ -332,10 +332,8 @@ def close_job(
         with phase("pictures"):
             _log_pictures(job, model, result)
         with phase("logging"):
-            if status == "FINISHED" and models.logs_at_close(job.cfg.tracking):  # runs:/<id>/model
-                models.log_job_model(
-                    job.rec, result.params
-                )  # runs:/<id>/model (tracking.log_model)
+            if status == "FINISHED" and models.logs_at_close(job.cfg.tracking):
+                models.log_job_model(job.rec, result.params)  # runs:/<id>/model
             job.rec.finish(status, reason=flagged if status == "FAILED" else None)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
