@@ -46,7 +46,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment
 from mlflow.exceptions import MlflowException
 
-from softmax_lab.errors import SweepLockedError
+from softmax_lab.errors import SweepLockedError, TrackingError
 from softmax_lab.tracking.store import artifact_root_for, resolve_uri, retry_locked
 
 __all__ = [
@@ -181,8 +181,13 @@ class SweepLock:
         client = MlflowClient(self.uri)
         try:
             _discard(client, self.experiment_id)
-        except MlflowException as err:
-            logger.warning("sweep lock %s was not released cleanly: %s", self.name, err)
+        except (MlflowException, TrackingError) as err:  # e.g. StoreFullError: the store is full
+            logger.warning(
+                "sweep lock %s was not released cleanly (%s); the next sweep of this command on "
+                "this host takes it over",
+                self.name,
+                err,
+            )
 
 
 def _discard(client: MlflowClient, experiment_id: str) -> None:
