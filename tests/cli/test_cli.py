@@ -148,6 +148,22 @@ def test_bad_value_in_a_single_run_is_one_line_and_exit_2_with_nothing_made(
 
 
 @pytest.mark.slow
+def test_a_run_directory_that_cannot_be_made_is_one_line_and_exit_2(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    (tmp_path / "blocker").write_text("a file where the run directory's parent should be\n")
+    run_dir = tmp_path / "blocker" / "run"
+    overrides = [o for o in common_overrides(tmp_path, digits_dir) if "hydra.run.dir" not in o]
+    proc = cli("train", *overrides, f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"softmax-lab: cannot make the run directory {run_dir} (hydra.run.dir): "
+        f"[Errno 20] Not a directory: '{run_dir}'; nothing was run"
+    )
+    assert "Traceback" not in proc.stderr and "| epoch |" not in proc.stdout
+
+
+@pytest.mark.slow
 def test_several_bad_values_in_a_single_run_are_a_line_each(
     tmp_path: Path, digits_dir: Path
 ) -> None:

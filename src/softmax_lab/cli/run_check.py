@@ -4,13 +4,14 @@ In run mode Hydra creates ``hydra.run.dir`` and writes ``.hydra/`` and the job's
 calls the task function, so a run rejected there would leave a directory behind. Hydra calls
 its callbacks' ``on_run_start`` first, with the composed config: ``CheckRunFirst`` (registered
 in ``conf/config.yaml`` as ``hydra.callbacks.check_run``) validates the config and prepares the
-store there, and a bad value or an unusable ``tracking.uri`` ends the command with one line and
-exit code 2 with nothing made. Sweeps have their own check (``sweeper``), before their
-directory too.
+store there, and a bad value, an unusable ``tracking.uri`` or a run directory that cannot be
+made ends the command with one line and exit code 2 with nothing made. Sweeps have their own
+check (``sweeper``), before their directory too.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -22,7 +23,7 @@ from softmax_lab.cli.convert import to_config
 from softmax_lab.config.schema import validate
 from softmax_lab.errors import InputError
 
-__all__ = ["CheckRunFirst"]
+__all__ = ["CheckRunFirst", "make_run_dir"]
 
 
 class CheckRunFirst(Callback):
@@ -35,6 +36,17 @@ class CheckRunFirst(Callback):
             cfg = validate(to_config(config))
             where = (store.resolve_uri(cfg.tracking.uri), cfg.tracking.experiment)
             state.prepared[where] = store.prepare_store(*where)
+            make_run_dir(str(config.hydra.run.dir))
         except InputError as e:
             # SystemExit passes through Hydra's error report (it catches Exception) unprinted
             raise SystemExit(report_input_error(e, suffix="; nothing was run")) from e
+
+
+def make_run_dir(run_dir: str) -> None:
+    """Make the run's output directory before Hydra does (Hydra's ``now`` resolver is cached,
+    so it is the same path): a directory that cannot be made (a full disk, no permission) is
+    an ``InputError`` naming it, not Hydra's traceback."""
+    try:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot make the run directory {run_dir} (hydra.run.dir): {err}") from err

@@ -321,7 +321,7 @@ class SoftmaxLabSweeper(BasicSweeper):
                 died = (
                     f"its sweep process ({dead.describe()}) died"
                     if dead is not None
-                    else "its sweep process died"
+                    else "its sweep process ended"
                 )
                 closed = run_writes.close_dead_children(
                     uri,
