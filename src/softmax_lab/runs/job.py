@@ -380,6 +380,8 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
                 epochs=cfg.optim.epochs,
                 shuffle=cfg.optim.shuffle,
                 rng=shuffle_rng,
+                X_val=data.X_val,
+                y_val=data.y_val,
                 on_epoch=job.log_epoch,
             )
     except (KeyboardInterrupt, SystemExit):
