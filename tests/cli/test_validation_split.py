@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,41 @@ def test_a_negative_val_size_is_rejected_before_anything_runs(
     assert proc.returncode == 2
     assert "dataset.val_size must be >= 0, got -1" in proc.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_runs_all_have_a_split_ranks_them_by_val_error(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    out = cli(
+        "train",
+        "-m",
+        *common_overrides(tmp_path, digits_dir),
+        "dataset.val_size=200",
+        "optim.lr=0.01,0.5",
+        "optim.epochs=2",
+        cwd=tmp_path,
+    ).stdout
+    assert "2 of 2 jobs finished, best first by val/error:" in out
+    assert re.search(r"compare again: softmax-lab compare .* --sort val/error\n", out)
+    jobs = reading.runs_frame(store_uri(tmp_path), "t")
+    best = jobs.sort_values("metrics.val/error")["run_id"].iloc[0]
+    assert f"model of the best run: runs:/{best}/model" in out  # chosen on validation
+    report = (tmp_path / "multirun" / "report" / "compare.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(report)))
+    assert [float(r["val/error"]) for r in rows] == sorted(jobs["metrics.val/error"])
+
+    plots = tmp_path / "plots"
+    cli(
+        "compare",
+        "--tracking-uri",
+        store_uri(tmp_path),
+        "--experiment",
+        "t",
+        "--sort",
+        "val/error",
+        "--plot",
+        str(plots),
+        cwd=tmp_path,
+    )
+    assert {p.name for p in plots.iterdir()} >= {"compare.csv", "heatmap.png", "curves.png"}

@@ -24,6 +24,7 @@ __all__ = [
     "FORMATS",
     "compare_runs",
     "compare_table",
+    "default_sort",
     "format_table",
     "ranked_runs",
     "table_params",
@@ -64,6 +65,17 @@ def _shown_params(df: pd.DataFrame) -> list[str]:
         return list(DEFAULT_PARAMS)
     rank = {k: i for i, k in enumerate(PARAM_ORDER)}
     return sorted(varying, key=lambda k: (rank.get(k, len(rank)), k))
+
+
+def default_sort(df: pd.DataFrame) -> str:
+    """What a sweep's runs are ranked by: ``val/error`` when every finished run has a validation
+    split (``dataset.val_size`` > 0), so the best run is not chosen on the test set; else
+    ``test/error``."""
+    if "metrics.val/error" in df.columns and "status" in df.columns:
+        finished = df[df["status"] == "FINISHED"]
+        if len(finished) and finished["metrics.val/error"].notna().all():
+            return "val/error"
+    return "test/error"
 
 
 def compare_table(
