@@ -188,3 +188,31 @@ def test_a_sweep_whose_runs_all_have_a_split_ranks_them_by_val_error(
         cwd=tmp_path,
     )
     assert {p.name for p in plots.iterdir()} >= {"compare.csv", "heatmap.png", "curves.png"}
+
+
+@pytest.mark.slow
+def test_rerun_of_a_run_with_a_split_reproduces_its_val_metrics_exactly(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    cli(
+        "train",
+        *common_overrides(tmp_path, digits_dir),
+        "dataset.val_size=200",
+        "optim.epochs=3",
+        "optim.shuffle=true",
+        cwd=tmp_path,
+    )
+    uri = store_uri(tmp_path)
+    (run_id,) = reading.runs_frame(uri, "t")["run_id"]
+    proc = cli("rerun", run_id, "--tracking-uri", uri, cwd=tmp_path)
+    assert "| val loss | val err |" in proc.stdout
+    assert proc.stdout.rstrip().endswith("reproduced exactly"), proc.stdout
+    frame = reading.runs_frame(uri, "t")
+    (rerun_id,) = frame.loc[frame["tags.sl.rerun_of"] == run_id, "run_id"]
+    for key in VAL:  # compared bit for bit, with the train and test metrics
+        logged = reading.metric_history(uri, run_id, key)
+        assert len(logged) == 3 and reading.metric_history(uri, rerun_id, key) == logged
+    changed = cli(
+        "rerun", run_id, "--set", "dataset.val_size=100", "--tracking-uri", uri, cwd=tmp_path
+    ).stdout
+    assert "dataset changed by --set: fingerprint" in changed
