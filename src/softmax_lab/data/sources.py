@@ -4,7 +4,8 @@
 parses them once, and keeps the parsed arrays as ``.npy`` under ``<cache_dir>/parsed/`` so the
 next load neither decompresses nor parses (:mod:`softmax_lab.data.parsed_cache`). Within a
 process, repeated loads return the same :class:`Dataset` object. Reading and splitting
-mnist_5k lives in :mod:`softmax_lab.data.mnist5k`.
+mnist_5k lives in :mod:`softmax_lab.data.mnist5k`; holding ``val_size`` training rows out as a
+validation part, in :mod:`softmax_lab.data.split`.
 
 This module is the front door: the dataset names, :func:`load_dataset` and the cache directory.
 The :class:`Dataset` value and the in-process memo live in :mod:`softmax_lab.data.dataset`;
