@@ -18,8 +18,9 @@ from softmax_lab.config.schema import (
     flatten,
 )
 
-# A job's params as runs logged them before dataset.n_classes, optim.max_train_loss and
-# optim.on_explode existed (dataset.path and dataset.cache_dir were never hashed).
+# A job's params as runs logged them before dataset.n_classes, dataset.val_size,
+# optim.max_train_loss and optim.on_explode existed (dataset.path and dataset.cache_dir were
+# never hashed).
 BEFORE = {
     "dataset.name": "mnist_5k",
     "dataset.split_seed": 0,
@@ -48,10 +49,11 @@ def test_hashed_when_not_holds_the_new_keys_defaults() -> None:
     "cfg",
     [
         Config(dataset=DatasetConfig(n_classes=12)),
+        Config(dataset=DatasetConfig(val_size=500)),
         Config(optim=OptimConfig(max_train_loss=5.0)),
         Config(optim=OptimConfig(on_explode="fail")),
     ],
-    ids=["n_classes", "max_train_loss", "on_explode"],
+    ids=["n_classes", "val_size", "max_train_loss", "on_explode"],
 )
 def test_a_new_key_set_away_from_its_default_changes_the_hash(cfg: Config) -> None:
     assert config_hash(cfg, "f" * 64) != config_hash(Config(), "f" * 64)
@@ -61,6 +63,7 @@ def test_a_config_logged_before_the_new_keys_reads_back_with_their_defaults() ->
     logged = dataclasses.asdict(Config())
     for group, key in (
         ("dataset", "n_classes"),
+        ("dataset", "val_size"),
         ("optim", "max_train_loss"),
         ("optim", "on_explode"),
     ):
@@ -71,3 +74,4 @@ def test_a_config_logged_before_the_new_keys_reads_back_with_their_defaults() ->
         None,
         "flag",
     )
+    assert cfg.dataset.val_size == 0

@@ -65,6 +65,83 @@ def test_metrics_equal_an_independent_evaluation(split) -> None:
     assert result.history[-1].test_error == err
 
 
+def _with_val(split, **kwargs):
+    """Train on the first 800 training rows, validating on the other 200."""
+    X, y, X_test, y_test = split
+    return train(
+        SoftmaxRegression(30, 10),
+        X[:800],
+        y[:800],
+        X_test,
+        y_test,
+        lr=0.1,
+        batch_size=64,
+        epochs=3,
+        X_val=X[800:],
+        y_val=y[800:],
+        **kwargs,
+    )
+
+
+def test_validation_metrics_equal_an_independent_evaluation_every_epoch(split) -> None:
+    thetas: list[np.ndarray] = []
+    net = SoftmaxRegression(30, 10)
+    X, y, X_test, y_test = split
+    result = train(
+        net,
+        X[:800],
+        y[:800],
+        X_test,
+        y_test,
+        lr=0.1,
+        batch_size=64,
+        epochs=3,
+        X_val=X[800:],
+        y_val=y[800:],
+        on_epoch=lambda m: thetas.append(net.params["theta"].astype(np.float64)),
+    )
+    assert len(thetas) == 3
+    for m, theta in zip(result.history, thetas, strict=True):
+        loss, err = textbook_evaluate(X[800:].astype(np.float64), y[800:], theta)
+        assert m.val_loss == pytest.approx(loss, rel=1e-5)
+        assert m.val_error == err
+        assert set(m.as_dict()) >= {"val_loss", "val_error"}
+
+
+def test_a_validation_set_changes_no_other_number(split) -> None:
+    with_val = _with_val(split)
+    X, y, X_test, y_test = split
+    without = train(
+        SoftmaxRegression(30, 10), X[:800], y[:800], X_test, y_test, lr=0.1, batch_size=64, epochs=3
+    )
+    np.testing.assert_array_equal(with_val.params["theta"], without.params["theta"])
+    for a, b in zip(with_val.history, without.history, strict=True):
+        assert (a.train_loss, a.train_error, a.test_loss, a.test_error) == (
+            b.train_loss,
+            b.train_error,
+            b.test_loss,
+            b.test_error,
+        )
+        assert (b.val_loss, b.val_error) == (None, None)
+        assert "val_loss" not in b.as_dict() and "val_error" not in b.as_dict()
+
+
+def test_validation_rows_need_their_labels(split) -> None:
+    X, y, X_test, y_test = split
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        train(
+            SoftmaxRegression(30, 10),
+            X,
+            y,
+            X_test,
+            y_test,
+            lr=0.1,
+            batch_size=64,
+            epochs=1,
+            X_val=X_test,
+        )
+
+
 @pytest.mark.parametrize("model", ["softmax", "mlp"])
 def test_test_confusion_is_the_last_epochs_predictions(split, model: str) -> None:
     result = _run(split, seed=0, shuffle=False, model=model)

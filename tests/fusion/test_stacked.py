@@ -73,6 +73,51 @@ def test_fused_jobs_match_separate_runs(digits, shuffle: bool) -> None:
             assert abs(a.test_error - b.test_error) <= 1 / 500 + 1e-12
 
 
+def test_fused_jobs_with_a_validation_split_match_separate_runs(digits) -> None:
+    # the last 300 training rows held out, as dataset.val_size does
+    val = Dataset(
+        "mnist_5k",
+        np.ascontiguousarray(digits.X_train[:1200]),
+        np.ascontiguousarray(digits.y_train[:1200]),
+        digits.X_test,
+        digits.y_test,
+        "",
+        "",
+        X_val=np.ascontiguousarray(digits.X_train[1200:]),
+        y_val=np.ascontiguousarray(digits.y_train[1200:]),
+    )
+    lrs, epochs = [0.05, 0.2, 0.2], [3, 3, 2]
+    fused = _fused(val, lrs, epochs, shuffle=True, seed=7)
+    for lr, e, got in zip(lrs, epochs, fused, strict=True):
+        alone = train(
+            SoftmaxRegression(784, 10),
+            val.X_train,
+            val.y_train,
+            val.X_test,
+            val.y_test,
+            lr=lr,
+            batch_size=50,
+            epochs=e,
+            shuffle=True,
+            rng=seeded_rngs(7)[1],
+            X_val=val.X_val,
+            y_val=val.y_val,
+        )
+        np.testing.assert_allclose(got.params["theta"], alone.params["theta"], atol=1e-5)
+        assert len(got.history) == len(alone.history) == e
+        for a, b in zip(got.history, alone.history, strict=True):
+            assert a.val_loss is not None and b.val_loss is not None
+            assert a.val_loss == pytest.approx(b.val_loss, abs=1e-6)
+            assert a.val_error is not None and b.val_error is not None
+            assert abs(a.val_error - b.val_error) <= 1 / 300 + 1e-12
+            assert a.train_loss == pytest.approx(b.train_loss, abs=1e-6)
+    # and bitwise repeatable, val metrics included
+    again = _fused(val, lrs, epochs, shuffle=True, seed=7)
+    assert [[m.as_dict() | {"seconds": 0} for m in r.history] for r in fused] == [
+        [m.as_dict() | {"seconds": 0} for m in r.history] for r in again
+    ]
+
+
 def test_mixed_epochs_give_each_job_only_its_own_epochs(digits) -> None:
     lrs, epochs = [0.1, 0.1, 0.3, 0.3], [2, 5, 3, 1]
     fused = _fused(digits, lrs, epochs)

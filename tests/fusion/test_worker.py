@@ -69,6 +69,28 @@ def test_worker_trains_bit_for_bit_as_in_process(digits: Dataset) -> None:
         assert len(theirs.history) == plan.job_epochs[j]
 
 
+def test_worker_validates_bit_for_bit_as_in_process(digits: Dataset) -> None:
+    data = Dataset(
+        "mnist_5k",
+        digits.X_train[:1200],
+        digits.y_train[:1200],
+        digits.X_test,
+        digits.y_test,
+        "",
+        "",
+        X_val=digits.X_train[1200:],
+        y_val=digits.y_train[1200:],
+    )
+    plan = plan_fused([0.05, 0.2], [2, 2])
+    _, ended = _collect(FusedWorker(data, plan, batch_size=50, shuffle=True, seed=3))
+    with threadpool_limits(limits=1, user_api="blas"):
+        here = train_group(data, plan, batch_size=50, shuffle=True, seed=3)
+    for j, mine in enumerate(here):
+        theirs = [(m.val_loss, m.val_error) for m in ended[j].history]
+        assert theirs == [(m.val_loss, m.val_error) for m in mine.history]
+        assert all(loss is not None for loss, _ in theirs)
+
+
 def test_a_diverging_job_fails_alone_in_the_worker(digits: Dataset) -> None:
     big = Dataset("big", digits.X_train * 1e4, digits.y_train, digits.X_test, digits.y_test, "", "")
     worker = FusedWorker(

@@ -8,7 +8,7 @@ from helpers.pictures import history, near, pixels, png_size
 
 from softmax_lab.pictures import curves
 
-TRAIN_RGB, TEST_RGB = (31, 119, 180), (255, 127, 14)
+TRAIN_RGB, TEST_RGB, VAL_RGB = (31, 119, 180), (255, 127, 14), (44, 160, 44)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,6 +31,19 @@ def test_plot_curves_draws_train_and_test_in_their_colours_in_both_panels(tmp_pa
     for panel in (rgb[:, :500], rgb[:, 500:]):  # loss, error
         assert near(panel, TRAIN_RGB).sum() > 300
         assert near(panel, TEST_RGB).sum() > 300
+
+
+def test_plot_curves_draws_the_validation_curves_when_the_run_has_them(tmp_path: Path) -> None:
+    rows = [
+        {**row, "val_loss": row["test_loss"] * 0.8, "val_error": row["test_error"] * 0.7}
+        for row in history()
+    ]
+    rgb = pixels(curves.plot_curves(rows, tmp_path / "val.png"))
+    plain = pixels(curves.plot_curves(history(), tmp_path / "plain.png"))
+    for panel, without in ((rgb[:, :500], plain[:, :500]), (rgb[:, 500:], plain[:, 500:])):
+        assert near(panel, VAL_RGB).sum() > 300
+        assert near(panel, TRAIN_RGB).sum() > 300 and near(panel, TEST_RGB).sum() > 300
+        assert near(without, VAL_RGB).sum() == 0  # no validation split: no green at all
 
 
 def test_plot_curves_of_one_epoch_with_a_title_draws_its_markers(tmp_path: Path) -> None:

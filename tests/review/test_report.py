@@ -10,7 +10,13 @@ import sys
 import pandas as pd
 import pytest
 
-from softmax_lab.review.report import compare_runs, compare_table, format_table, ranked_runs
+from softmax_lab.review.report import (
+    compare_runs,
+    compare_table,
+    default_sort,
+    format_table,
+    ranked_runs,
+)
 from softmax_lab.tracking.reading import runs_frame
 
 
@@ -195,3 +201,40 @@ def test_the_flag_shows_in_every_format(cmp_frame: pd.DataFrame) -> None:
     rows = list(pd.read_csv(io.StringIO(format_table(table, "csv")))["flag"].fillna(""))
     assert rows == ["", "", "exploded", ""]
     assert "| exploded |" in format_table(table, "markdown")
+
+
+# --- runs with a validation split ---------------------------------------------------------------
+
+
+def _validated(frame: pd.DataFrame, errors: list[float | None]) -> pd.DataFrame:
+    """``frame`` with final val/loss and val/error as runs with a validation split log them."""
+    val = pd.Series(errors, dtype=float)
+    return frame.assign(**{"metrics.val/error": val.to_numpy(), "metrics.val/loss": 2 * val})
+
+
+def test_val_columns_show_between_train_and_test_and_sort(cmp_frame: pd.DataFrame) -> None:
+    # the run with the best test error has the worst validation error
+    frame = _validated(cmp_frame, [0.3, 0.1, 0.2, 0.05])
+    by_test = cmp_frame.set_index("run_name")["metrics.test/error"]
+    table = compare_table(frame, sort="val/error")
+    columns = list(table.columns)
+    assert columns[columns.index("train/error") + 1 : columns.index("test/loss")] == [
+        "val/loss",
+        "val/error",
+    ]
+    finished = table[table["status"] == "FINISHED"]
+    assert list(finished["val/error"]) == sorted(finished["val/error"])
+    assert list(table["status"])[-1] == "FAILED"  # a FAILED run stays last, whatever its value
+    assert by_test[table["name"].iloc[0]] != by_test.min()  # not the test set's choice
+    assert "val/error" not in compare_table(cmp_frame).columns  # no split: no val columns
+
+
+def test_default_sort_is_val_error_only_when_every_finished_run_has_a_split(
+    cmp_frame: pd.DataFrame,
+) -> None:
+    assert default_sort(cmp_frame) == "test/error"
+    finished = cmp_frame["status"] == "FINISHED"
+    every = [0.1 if f else None for f in finished]  # a FAILED run without: it ranks last anyway
+    assert default_sort(_validated(cmp_frame, every)) == "val/error"
+    one_missing = [None if i == int(finished.to_numpy().argmax()) else 0.1 for i in range(4)]
+    assert default_sort(_validated(cmp_frame, one_missing)) == "test/error"

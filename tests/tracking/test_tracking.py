@@ -42,8 +42,8 @@ from softmax_lab.tracking.store import (
 )
 
 
-def epoch_metrics(epoch: int, scale: float = 1.0) -> EpochMetrics:
-    """Distinct, exactly representable values per epoch and metric."""
+def epoch_metrics(epoch: int, scale: float = 1.0, *, val: bool = False) -> EpochMetrics:
+    """Distinct, exactly representable values per epoch and metric (``val``: with val/…)."""
     return EpochMetrics(
         epoch=epoch,
         train_loss=scale * 2.0 / epoch,
@@ -51,12 +51,27 @@ def epoch_metrics(epoch: int, scale: float = 1.0) -> EpochMetrics:
         test_loss=scale * 2.5 / epoch,
         test_error=scale * 0.75 / epoch,
         seconds=0.25 * epoch,
+        val_loss=scale * 3.0 / epoch if val else None,
+        val_error=scale * 0.625 / epoch if val else None,
     )
 
 
+# the metric key of each EpochMetrics field
+FIELD_OF = {
+    "train/loss": "train_loss",
+    "train/error": "train_error",
+    "val/loss": "val_loss",
+    "val/error": "val_error",
+    "test/loss": "test_loss",
+    "test/error": "test_error",
+    "epoch_seconds": "seconds",
+}
+
+
 def metric_values(m: EpochMetrics) -> dict[str, float]:
-    values = (m.train_loss, m.train_error, m.test_loss, m.test_error, m.seconds)
-    return dict(zip(METRIC_KEYS, values, strict=True))
+    """The metrics a run logs for ``m``: its measured fields, by metric key."""
+    fields = m.as_dict()
+    return {key: fields[f] for key, f in FIELD_OF.items() if f in fields}
 
 
 @pytest.fixture
@@ -249,9 +264,12 @@ def test_run_recorder_logs_params_tags_epochs_and_arrays(
         rec.set_tags({"sl.dataset_fingerprint": "f00d"})
     assert rec.status == "FINISHED"
 
+    assert set(FIELD_OF) == set(METRIC_KEYS)
     for key in METRIC_KEYS:
-        expected = [(e, metric_values(epoch_metrics(e))[key]) for e in (1, 2, 3)]
+        # val/loss and val/error are logged only when measured (a validation split)
+        expected = [(e, v[key]) for e in (1, 2, 3) if key in (v := metric_values(epoch_metrics(e)))]
         assert metric_history(uri, rec.run_id, key) == expected
+    assert metric_history(uri, rec.run_id, "val/error") == []
     run = MlflowClient(uri).get_run(rec.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params == {
@@ -276,6 +294,17 @@ def test_run_recorder_logs_params_tags_epochs_and_arrays(
     assert config.read_text() == "optim:\n  lr: 0.2\n"
     png = download_artifact(uri, rec.run_id, "plots/curves.png", tmp_path / "dl")
     assert png.read_bytes() == b"not really a png"
+
+
+def test_run_recorder_logs_validation_metrics_when_measured(store: tuple[str, str]) -> None:
+    uri, experiment_id = store
+    with RunRecorder.start(uri, experiment_id, run_name="val", params={}, tags={}) as rec:
+        for e in (1, 2):
+            rec.log_epoch(epoch_metrics(e, val=True))
+    for key in METRIC_KEYS:
+        expected = [(e, metric_values(epoch_metrics(e, val=True))[key]) for e in (1, 2)]
+        assert metric_history(uri, rec.run_id, key) == expected
+    assert metric_history(uri, rec.run_id, "val/loss") == [(1, 3.0), (2, 1.5)]
 
 
 def test_run_recorder_with_flush_seconds_0_writes_each_epoch_through_at_once(
@@ -664,7 +693,7 @@ def test_four_processes_log_into_one_fresh_store_at_once(
     assert set(df["run_id"]) == run_ids and len(run_ids) == 4
     assert set(df["status"]) == {"FINISHED"}
     for run_id in run_ids:
-        for key in METRIC_KEYS:
+        for key in metric_values(epoch_metrics(1)):
             assert [s for s, _ in metric_history(uri, run_id, key)] == list(range(1, 21))
 
 

@@ -85,13 +85,14 @@ def run_compare(args: argparse.Namespace) -> int:
         if code:
             return code
     if args.plot is not None:
-        from softmax_lab.review.sweep_report import write_sweep_report
+        from softmax_lab.review.sweep_report import METRIC, PER_EPOCH, write_sweep_report
 
         runs = report.ranked_runs(shown, sort=args.sort, top=args.top)
         if len(runs) == 0:
             return _error(f"--plot {args.plot}: no runs to draw", 1)
         try:
-            paths = write_sweep_report(uri, runs, Path(args.plot), table=table)
+            metric = args.sort if args.sort in PER_EPOCH else METRIC  # e.g. --sort val/error
+            paths = write_sweep_report(uri, runs, Path(args.plot), table=table, metric=metric)
         except (OSError, ValueError) as err:
             return _error(f"--plot {args.plot}: could not write the pictures: {err}", 1)
         # the CSV on stdout stays parseable: with --format csv the paths go to stderr

@@ -12,6 +12,13 @@ __all__ = ["INPUT_ERROR_EXIT", "EpochTable", "SweepProgress", "report_input_erro
 
 HEADER = "| epoch | train loss | train err | test loss | test err | seconds |"
 RULE = "|-------|------------|-----------|-----------|----------|---------|"
+# with a validation split (dataset.val_size > 0): its columns between train and test
+VAL_HEADER = (
+    "| epoch | train loss | train err | val loss | val err | test loss | test err | seconds |"
+)
+VAL_RULE = (
+    "|-------|------------|-----------|----------|---------|-----------|----------|---------|"
+)
 
 
 INPUT_ERROR_EXIT = 2  # the exit code of every softmax_lab.errors.InputError
@@ -31,10 +38,14 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 class EpochTable:
-    """Prints one row per epoch as the reference does; on a TTY also a progress bar of epochs."""
+    """Prints one row per epoch as the reference does; on a TTY also a progress bar of epochs.
+    With ``val`` (a run with a validation split), each row also has val loss and val err."""
 
-    def __init__(self, epochs: int, *, title: str = "", stream: TextIO | None = None) -> None:
+    def __init__(
+        self, epochs: int, *, title: str = "", stream: TextIO | None = None, val: bool = False
+    ) -> None:
         self.stream = stream or sys.stdout
+        self.val = val
         self._bar: Any = None
         if _is_tty(self.stream):
             from tqdm import tqdm
@@ -42,8 +53,8 @@ class EpochTable:
             self._bar = tqdm(total=epochs, desc=title or "epochs", unit="epoch", leave=False)
         elif title:
             print(title, file=self.stream)
-        self._write(HEADER)
-        self._write(RULE)
+        self._write(VAL_HEADER if val else HEADER)
+        self._write(VAL_RULE if val else RULE)
 
     def _write(self, line: str) -> None:
         if self._bar is not None:
@@ -52,8 +63,12 @@ class EpochTable:
             print(line, file=self.stream, flush=True)
 
     def __call__(self, m: EpochMetrics) -> None:
+        val = ""
+        if self.val:
+            loss, err = (float("nan") if v is None else v for v in (m.val_loss, m.val_error))
+            val = f"{loss:8.5f} | {err:7.5f} | "
         self._write(
-            f"| {m.epoch:5d} | {m.train_loss:10.5f} | {m.train_error:9.5f} | "
+            f"| {m.epoch:5d} | {m.train_loss:10.5f} | {m.train_error:9.5f} | {val}"
             f"{m.test_loss:9.5f} | {m.test_error:8.5f} | {m.seconds:7.3f} |"
         )
         if self._bar is not None:

@@ -228,7 +228,11 @@ def task(cfg: DictConfig) -> JobOutcome | None:
     label = run_name(config, ctx.overrides)
     if sweep is not None and sweep.progress is not None:
         sweep.progress.start(label)
-    table = EpochTable(config.optim.epochs, title="" if sweep else f"run: {label}")
+    table = EpochTable(
+        config.optim.epochs,
+        title="" if sweep else f"run: {label}",
+        val=config.dataset.val_size > 0,
+    )
     try:
         outcome = run_job(config, replace(ctx, on_epoch=table))
     except StoreFullError as e:  # its run could not even be created: one line, no traceback

@@ -46,7 +46,7 @@ def run_rerun(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for warning in plan.warnings:
         _err(f"warning: {warning}")
-    table = EpochTable(plan.config.optim.epochs)
+    table = EpochTable(plan.config.optim.epochs, val=plan.config.dataset.val_size > 0)
     try:
         result = rerun.execute_rerun(plan, on_epoch=table)
     except KeyboardInterrupt:

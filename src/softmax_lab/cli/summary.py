@@ -48,8 +48,10 @@ def summarise_sweep(
     from softmax_lab.tracking import reading, run_writes
 
     runs = reading.runs_frame(uri, experiment, sweep_id=sweep_id)
-    table = report.compare_table(runs)
-    print(f"\nsweep {sweep_id}: {n - len(failed)} of {n} jobs finished, best first:")
+    sort = report.default_sort(runs)  # val/error when every run has a validation split
+    table = report.compare_table(runs, sort=sort)
+    by = "" if sort == "test/error" else f" by {sort}"
+    print(f"\nsweep {sweep_id}: {n - len(failed)} of {n} jobs finished, best first{by}:")
     print(report.format_table(table, "table"))
     if failed:
         print(f"\n{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
@@ -61,9 +63,9 @@ def summarise_sweep(
         if lines:
             print(f"\n{len(lines)} job(s) finished but exploded:\n  " + "\n  ".join(lines))
     if log_best_model:
-        _log_best_model(uri, report.ranked_runs(runs))
+        _log_best_model(uri, report.ranked_runs(runs, sort=sort))
     try:
-        paths = write_sweep_report(uri, runs, report_dir, table=table)
+        paths = write_sweep_report(uri, runs, report_dir, table=table, metric=sort)
         run_writes.log_files(uri, parent_run_id, paths, "sweep")
     except Exception as err:  # the pictures are extra: the sweep's runs stand without them
         log.warning(
@@ -76,7 +78,8 @@ def summarise_sweep(
     else:
         names = ", ".join(p.name for p in paths)
         print(f"\nsweep pictures: {report_dir}/ ({names}; on the parent run under sweep/)")
+    sort_flag = "" if sort == "test/error" else f" --sort {sort}"
     print(
         f"\ncompare again: softmax-lab compare --experiment {experiment} --sweep {sweep_id}"
-        f"\nopen the UI:   softmax-lab ui   (then open experiment '{experiment}')"
+        f"{sort_flag}\nopen the UI:   softmax-lab ui   (then open experiment '{experiment}')"
     )

@@ -66,6 +66,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("dataset.split_seed", Interval(int, 0, None, closed="left")),
     Rule("dataset.n_classes", Interval(int, 2, None, closed="left")),
+    # the upper bound, smaller than the training set, is checked when the data is loaded
+    Rule("dataset.val_size", Interval(int, 0, None, closed="left")),
     Rule("model.name", OneOf(MODEL_NAMES)),
     Rule("model.hidden_dim", Interval(int, 1, None, closed="left")),
     Rule("optim.name", OneOf(("sgd",))),

@@ -44,6 +44,9 @@ class DatasetConfig:
     cache_dir: str | None = None  # downloads and parsed .npy; None: $SOFTMAX_LAB_DATA or ~/.cache
     split_seed: int = 0  # mnist_5k's stratified train/test split
     n_classes: int = 10  # k: labels must be in 0..k-1; the model has k outputs
+    # training rows held out for validation (val/loss, val/error), drawn stratified by
+    # split_seed; 0: none, the training set whole
+    val_size: int = 0
 
     def load(self) -> Dataset:
         """The dataset this group names (memoised per process, as ``load_dataset``).
@@ -56,6 +59,7 @@ class DatasetConfig:
             cache_dir=self.cache_dir,
             split_seed=self.split_seed,
             n_classes=self.n_classes,
+            val_size=self.val_size,
         )
 
 
@@ -192,9 +196,11 @@ def flatten(cfg: Config) -> dict[str, Any]:
 # Keys added after runs were recorded, with the value every earlier run behaved as: hashed only
 # when set to something else, so a run recorded before the key existed keeps matching its job
 # (``resume=true`` skips it, ``rerun`` finds its hash unchanged). Before ``dataset.n_classes``,
-# k was 10 for every set whose labels are 0..9; before the explosion check, none was flagged.
+# k was 10 for every set whose labels are 0..9; before the explosion check, none was flagged;
+# before the validation split, every run trained on its whole training set.
 HASHED_WHEN_NOT = {
     "dataset.n_classes": 10,
+    "dataset.val_size": 0,
     "optim.max_train_loss": None,
     "optim.on_explode": "flag",
 }

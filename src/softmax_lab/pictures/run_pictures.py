@@ -37,7 +37,8 @@ def draw_run_pictures(
     plot_dir : pathlib.Path
         Where the pictures go; created if missing.
     history : sequence of mappings, one per epoch
-        ``plot_curves``'s input: ``epoch, train_loss, train_error, test_loss, test_error``.
+        ``plot_curves``'s input: ``epoch, train_loss, train_error, test_loss, test_error``
+        (and ``val_loss, val_error`` with a validation split).
     templates : ndarray of shape (n, c), float
         One template per column: θ (n, k), or W1's first hidden units (n, 16). Tiled 5 to a
         row for up to 10 columns, else 8.

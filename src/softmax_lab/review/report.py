@@ -24,6 +24,7 @@ __all__ = [
     "FORMATS",
     "compare_runs",
     "compare_table",
+    "default_sort",
     "format_table",
     "ranked_runs",
     "table_params",
@@ -32,11 +33,13 @@ __all__ = [
 Format = Literal["table", "csv", "markdown"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "markdown")
 METRICS = ("train/loss", "train/error", "test/loss", "test/error")
+VAL_METRICS = ("val/loss", "val/error")  # shown only when a run has them (dataset.val_size > 0)
 DEFAULT_PARAMS = ("optim.lr", "optim.batch_size", "optim.epochs")
 PARAM_ORDER = tuple(flatten(Config()))  # the config's own order: dataset, model, optim, seed
 LAST_STATUSES = ("FAILED", "KILLED")
 NAME_WIDTH = 40  # the ``table`` format shortens longer run names (sweep overrides can be long)
-TABLE_FIXED = ("run", "name", "status", "flag", *METRICS, "seconds")  # the non-param columns
+# the non-param columns
+TABLE_FIXED = ("run", "name", "status", "flag", *METRICS, *VAL_METRICS, "seconds")
 EXPLODED = "exploded"  # the flag of a run tagged sl.exploded=true
 
 
@@ -64,6 +67,17 @@ def _shown_params(df: pd.DataFrame) -> list[str]:
     return sorted(varying, key=lambda k: (rank.get(k, len(rank)), k))
 
 
+def default_sort(df: pd.DataFrame) -> str:
+    """What a sweep's runs are ranked by: ``val/error`` when every finished run has a validation
+    split (``dataset.val_size`` > 0), so the best run is not chosen on the test set; else
+    ``test/error``."""
+    if "metrics.val/error" in df.columns and "status" in df.columns:
+        finished = df[df["status"] == "FINISHED"]
+        if len(finished) and finished["metrics.val/error"].notna().all():
+            return "val/error"
+    return "test/error"
+
+
 def compare_table(
     df: pd.DataFrame, *, sort: str = "test/error", top: int | None = None
 ) -> pd.DataFrame:
@@ -74,11 +88,11 @@ def compare_table(
     df : DataFrame
         As returned by ``softmax_lab.tracking.runs_frame``.
     sort : str
-        Column to sort by, ascending: a metric (``test/error``, ``train/loss``, any other metric
-        logged), ``seconds``, ``name``, or any param (shown or not; numeric params sort as
-        numbers). Runs flagged ``exploded`` come after the other runs, so the first row is
-        never one; runs that FAILED or were KILLED, and runs without a value to sort by, come
-        last.
+        Column to sort by, ascending: a metric (``test/error``, ``val/error``, ``train/loss``,
+        any other metric logged), ``seconds``, ``name``, or any param (shown or not; numeric
+        params sort as numbers). Runs flagged ``exploded`` come after the other runs, so the
+        first row is never one; runs that FAILED or were KILLED, and runs without a value to
+        sort by, come last.
     top : int, optional
         Keep only the first ``top`` rows.
 
@@ -90,7 +104,9 @@ def compare_table(
         loss was not below its ``optim.max_train_loss``, by default ln k), then the params
         that vary across ``df`` (numeric where they are numbers; ``optim.lr``,
         ``optim.batch_size``, ``optim.epochs`` when none varies), then the last epoch's
-        ``train/loss``, ``train/error``, ``test/loss``, ``test/error``, and ``seconds``: the
+        ``train/loss``, ``train/error``, ``val/loss`` and ``val/error`` (only when a run has a
+        validation split, ``dataset.val_size`` > 0), ``test/loss``, ``test/error``, and
+        ``seconds``: the
         run's own training time, the sum of its epochs' ``epoch_seconds`` (tag
         ``sl.train_seconds``; for a fused run, its share of the fused epochs); for runs without
         that tag (failed before finishing, or older), the wall time end minus start, which
@@ -142,7 +158,9 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
         table["flag"] = [EXPLODED if e else None for e in exploded]
     for key in _shown_params(df):
         table[key] = _numeric_if_possible(column(f"params.{key}"))
-    for key in METRICS:
+    # the validation columns only when a run has them, between train and test
+    val = [k for k in VAL_METRICS if column(f"metrics.{k}").notna().any()]
+    for key in (*METRICS[:2], *val, *METRICS[2:]):
         table[key] = pd.to_numeric(column(f"metrics.{key}"), errors="coerce")
     started = pd.to_datetime(column("start_time"), utc=True)
     ended = pd.to_datetime(column("end_time"), utc=True)

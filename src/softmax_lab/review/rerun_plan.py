@@ -40,7 +40,7 @@ ENVIRONMENT = {
 # --set keys that say where the data is, not what it is (config_hash leaves them out too)
 LOCATION_KEYS = ("dataset.path", "dataset.cache_dir")
 # --set keys that choose other data: the fingerprint is then expected to change
-DATA_KEYS = ("dataset.name", "dataset.split_seed")
+DATA_KEYS = ("dataset.name", "dataset.split_seed", "dataset.val_size")
 
 
 # --- rebuilding the job -----------------------------------------------------------------------

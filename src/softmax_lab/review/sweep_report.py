@@ -3,10 +3,10 @@
 ``write_sweep_report`` puts three files in a directory:
 
 - ``compare.csv``: the comparison table (``report.compare_table``), full precision;
-- ``heatmap.png``: final test error over the swept params
-  (``sweep_heatmap.plot_sweep_heatmap``): x and y are the two params with the most values,
-  panels the third;
-- ``curves.png``: every run's test error per epoch, overlaid
+- ``heatmap.png``: final test error (or another per-epoch metric, e.g. ``val/error``) over the
+  swept params (``sweep_heatmap.plot_sweep_heatmap``): x and y are the two params with the most
+  values, panels the third;
+- ``curves.png``: every run's test error (or that metric) per epoch, overlaid
   (``sweep_curves.plot_overlaid_curves``).
 
 Nothing here knows Hydra; runs are read back through ``tracking``, so it works on any runs of a
@@ -25,12 +25,15 @@ from softmax_lab.data.files import write_atomically
 from softmax_lab.pictures import sweep_curves, sweep_heatmap
 from softmax_lab.review import report
 from softmax_lab.tracking import reading
+from softmax_lab.tracking.recorder import METRIC_KEYS
 
-__all__ = ["METRIC", "REPORT_FILES", "heatmap_params", "write_sweep_report"]
+__all__ = ["METRIC", "PER_EPOCH", "REPORT_FILES", "heatmap_params", "write_sweep_report"]
 
 logger = logging.getLogger(__name__)
 
 METRIC = "test/error"
+# the metrics a report can draw: those logged every epoch, wall time aside
+PER_EPOCH = tuple(k for k in METRIC_KEYS if k != "epoch_seconds")
 REPORT_FILES = ("compare.csv", "heatmap.png", "curves.png")
 MAX_AXES = 3  # a sweep picture shows x, y and facet
 
@@ -86,6 +89,7 @@ def write_sweep_report(
     out_dir: str | Path,
     *,
     table: pd.DataFrame | None = None,
+    metric: str = METRIC,
 ) -> list[Path]:
     """Write ``compare.csv``, ``heatmap.png`` and ``curves.png`` for ``runs`` into ``out_dir``.
 
@@ -101,6 +105,9 @@ def write_sweep_report(
     table : DataFrame, optional
         The comparison table to write and draw the heatmap from; default
         ``report.compare_table(runs)``. Pass the table ``compare`` printed, so the CSV matches it.
+    metric : str
+        What the heatmap and curves show, one of ``PER_EPOCH``: ``test/error`` by default,
+        ``val/error`` to choose among runs with a validation split.
 
     Returns
     -------
@@ -117,10 +124,12 @@ def write_sweep_report(
     Raises
     ------
     ValueError
-        If ``runs`` is empty.
+        If ``runs`` is empty, or ``metric`` is not one of ``PER_EPOCH``.
     """
     if len(runs) == 0:
         raise ValueError("no runs to draw: the sweep report needs at least one run")
+    if metric not in PER_EPOCH:
+        raise ValueError(f"metric must be one of {', '.join(PER_EPOCH)}, got {metric!r}")
     table = report.compare_table(runs) if table is None else table
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,19 +139,20 @@ def write_sweep_report(
 
     shown, averaged = heatmap_params(table)  # all the swept params between them
     finished = table["status"] == "FINISHED"
-    cells = table[shown].assign(**{METRIC: table[METRIC].where(finished, math.nan)})
+    values = table[metric] if metric in table.columns else pd.Series(math.nan, index=table.index)
+    cells = table[shown].assign(**{metric: values.where(finished, math.nan)})
     n = len(table)
-    title = f"final {METRIC} over {n} run{'s' if n != 1 else ''}"
+    title = f"final {metric} over {n} run{'s' if n != 1 else ''}"
     if averaged:
         title += f" (mean over {', '.join(averaged)})"
-    sweep_heatmap.plot_sweep_heatmap(cells, heatmap_path, metric=METRIC, params=shown, title=title)
+    sweep_heatmap.plot_sweep_heatmap(cells, heatmap_path, metric=metric, params=shown, title=title)
 
     curves = {
-        label: reading.metric_history(uri, run_id, METRIC)
+        label: reading.metric_history(uri, run_id, metric)
         for label, run_id in zip(_curve_labels(runs, shown + averaged), runs["run_id"], strict=True)
     }
     sweep_curves.plot_overlaid_curves(
-        curves, curves_path, ylabel=METRIC, title=f"{METRIC} per epoch, {len(runs)} runs"
+        curves, curves_path, ylabel=metric, title=f"{metric} per epoch, {len(runs)} runs"
     )
     logger.debug("wrote the sweep report of %d runs to %s", len(runs), out)
     return [csv_path, heatmap_path, curves_path]

@@ -34,7 +34,7 @@ from softmax_lab.core.training import (
     train,
 )
 from softmax_lab.data.dataset import Dataset
-from softmax_lab.errors import StoreFullError
+from softmax_lab.errors import InputError, StoreFullError
 from softmax_lab.runs.timings import phase
 from softmax_lab.tracking import models, provenance, recorder, store
 
@@ -167,9 +167,11 @@ def _fail(job: OpenJob, reason: str) -> JobOutcome:
 
 
 def log_failure(what: str, e: Exception) -> None:
-    """A full disk or store fails the run with its cause, which the caller reports: no
-    traceback for it. Anything else gets its traceback in the log."""
-    if isinstance(e, (OSError, StoreFullError)):
+    """A full disk or store, or a user's mistake found only when the job runs (an
+    ``InputError``, e.g. ``dataset.val_size`` not smaller than the training set), fails the run
+    with its cause, which the caller reports: no traceback for it. Anything else gets its
+    traceback in the log."""
+    if isinstance(e, (OSError, StoreFullError, InputError)):
         log.debug("%s: %s: %s", what, type(e).__name__, e)
     else:
         log.exception(what)
@@ -380,6 +382,8 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
                 epochs=cfg.optim.epochs,
                 shuffle=cfg.optim.shuffle,
                 rng=shuffle_rng,
+                X_val=data.X_val,
+                y_val=data.y_val,
                 on_epoch=job.log_epoch,
             )
     except (KeyboardInterrupt, SystemExit):

@@ -31,6 +31,7 @@ Import each name from its module, e.g. ``from softmax_lab.tracking.store import 
 Names other modules code against:
 
 - metrics, one point per epoch at ``step = epoch`` (1-based): ``train/loss``, ``train/error``,
+  ``val/loss`` and ``val/error`` (only with a validation split, ``dataset.val_size`` > 0),
   ``test/loss``, ``test/error``, ``epoch_seconds``;
 - params: ``config.schema.flatten(cfg)`` with values stringified (``None`` as ``"None"``);
 - tags: ``sl.role`` (``"job"`` | ``"sweep"``), ``sl.sweep_id``, ``sl.config_hash``, … (see

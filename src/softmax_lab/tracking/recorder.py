@@ -20,7 +20,16 @@ from softmax_lab.tracking.store import resolve_uri, retry_locked
 
 logger = logging.getLogger(__name__)
 
-METRIC_KEYS = ("train/loss", "train/error", "test/loss", "test/error", "epoch_seconds")
+# per epoch; val/loss and val/error only for a run with a validation split (dataset.val_size)
+METRIC_KEYS = (
+    "train/loss",
+    "train/error",
+    "val/loss",
+    "val/error",
+    "test/loss",
+    "test/error",
+    "epoch_seconds",
+)
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 RUN_STATUSES: tuple[RunStatus, ...] = ("FINISHED", "FAILED", "KILLED")
 
@@ -201,12 +210,22 @@ class RunRecorder:
         self._last_write = self._clock()
 
     def log_epoch(self, m: EpochMetrics) -> None:
-        """Log the five epoch metrics at ``step = m.epoch`` (written within ``flush_seconds``)."""
+        """Log the epoch's metrics at ``step = m.epoch`` (written within ``flush_seconds``): the
+        ``METRIC_KEYS``, ``val/…`` only when measured (a run with a validation split)."""
         now = int(time.time() * 1000)
-        values = (m.train_loss, m.train_error, m.test_loss, m.test_error, m.seconds)
+        values = (
+            m.train_loss,
+            m.train_error,
+            m.val_loss,
+            m.val_error,
+            m.test_loss,
+            m.test_error,
+            m.seconds,
+        )
         self._pending_metrics.extend(
             Metric(key, float(value), now, m.epoch)
             for key, value in zip(METRIC_KEYS, values, strict=True)
+            if value is not None
         )
         self._hold()
 
