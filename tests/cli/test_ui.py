@@ -240,10 +240,9 @@ def test_ui_shows_each_jobs_data_in_the_dataset_column(
         expect(names).to_have_count(1 + len(sweep.jobs))
         for run_id in sweep.jobs:
             cell = page.locator(f'[role="row"][row-id="{run_id}"] [col-id="attributes.`Dataset`"]')
-            # each part as "name (digest)" with its context; the test part may sit behind "+1"
-            expect(cell).to_contain_text(f"idx/train ({fingerprint[:36]})")
-            expect(cell).to_contain_text("Training")
-            expect(cell).to_contain_text(f"idx/test ({fingerprint[:36]})")
+            # each part as "name (digest)" and its context (shown capitalised by CSS)
+            expect(cell).to_contain_text(f"idx/train ({fingerprint[:36]})training")
+            expect(cell).to_contain_text(f"idx/test ({fingerprint[:36]})test")
         page.screenshot(path=SCREENSHOTS / "01-runs-datasets.png")
 
 
