@@ -12,6 +12,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput
+from mlflow.exceptions import MlflowException
 
 from softmax_lab.data.sources import load_dataset
 from softmax_lab.tracking.recorder import RunRecorder
@@ -130,6 +132,22 @@ def test_log_inputs_writes_every_part_in_one_call_to_a_real_store(tmp_path: Path
     assert [r.info.run_id for r in found] == [runs[FINGERPRINT]]
     found = client.search_runs([experiment_id], "dataset.name = 'idx/train'")
     assert {r.info.run_id for r in found} == set(runs.values())
+
+
+def test_mlflow_refuses_the_whole_fingerprint_as_digest(tmp_path: Path) -> None:
+    """Why the digest is cut to DIGEST_LENGTH: MLflow takes no longer one."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment_id = prepare_store(uri, "test")
+    (made,) = dataset_inputs("idx", FINGERPRINT, "/d", [part("test", 3)])
+    whole = Dataset(made.dataset.name, FINGERPRINT, "local", made.dataset.source)
+    with RunRecorder.start(uri, experiment_id, run_name="r", params={}, tags={}) as rec:
+        with pytest.raises(MlflowException, match="'digest' exceeds the maximum length of 36"):
+            rec.log_inputs([DatasetInput(whole, made.tags)])
+        rec.log_inputs([made])
+    assert (
+        MlflowClient(uri).get_run(rec.run_id).inputs.dataset_inputs[0].dataset.digest
+        == (FINGERPRINT[:DIGEST_LENGTH])
+    )
 
 
 def test_logging_the_same_inputs_again_adds_nothing(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ a dataset share one digest, the dataset's fingerprint: it identifies the whole s
 test files together, or the CSV and the split parameters), and it is what ``rerun`` and resume
 key on, so ``dataset.digest = '…'`` finds every run on the same data. MLflow keeps one input per
 (name, digest) and run, hence the part in the name. The digest is the fingerprint's first
-``DIGEST_LENGTH`` hex digits: MLflow's ``datasets.digest`` column holds 36 characters (a
-PostgreSQL store rejects more).
+``DIGEST_LENGTH`` hex digits: MLflow refuses longer digests in every store ("'digest' exceeds
+the maximum length of 36 characters"; its ``datasets.digest`` column is VARCHAR(36)).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ __all__ = [
     "input_name",
 ]
 
-DIGEST_LENGTH = 36  # MLflow's datasets.digest is VARCHAR(36)
+DIGEST_LENGTH = 36  # MLflow's longest digest (mlflow.utils.validation.MAX_DATASET_DIGEST_SIZE)
 # the contexts, in the order the parts are logged, and the suffix of each part's input name
 CONTEXTS = {"training": "train", "validation": "validation", "test": "test"}
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
