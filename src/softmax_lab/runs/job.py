@@ -250,15 +250,15 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
         # data, then the fingerprint and config hash that rerun and resume rely on
         with phase("data"):
             job.data = cfg.dataset.load()
-        with phase("logging"):  # the Dataset column of MLflow's runs table
-            _log_inputs(rec, job.data)
         rec.set_tags(
             {
                 "sl.dataset_fingerprint": job.data.fingerprint,
                 "sl.config_hash": config_hash(cfg, job.data.fingerprint),
             },
-            defer=True,  # with the first epoch's metrics
+            defer=True,  # with the first epoch's metrics (or the FAILED status)
         )
+        with phase("logging"):  # the Dataset column of MLflow's runs table
+            _log_inputs(rec, job.data)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise

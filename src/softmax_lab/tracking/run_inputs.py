@@ -55,7 +55,7 @@ class DataPart:
     features_shape : tuple of int
         ``X.shape``, e.g. ``(4000, 784)``.
     features_dtype : str
-        ``X.dtype.str`` or name, e.g. ``"float32"``.
+        A NumPy dtype name, ``X.dtype.name``, e.g. ``"float32"``.
     targets_shape : tuple of int
         ``y.shape``, e.g. ``(4000,)``.
     targets_dtype : str
