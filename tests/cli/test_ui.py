@@ -225,6 +225,27 @@ def test_ui_lists_the_sweeps_runs_nested_under_the_parent(
         assert r["left"] > rows[0]["left"], f"child row not indented: {rows}"
 
 
+def test_ui_shows_each_jobs_data_in_the_dataset_column(
+    page: Page, ui_url: str, sweep: Sweep
+) -> None:
+    from playwright.sync_api import expect
+
+    jobs = reading.runs_frame(sweep.uri, EXPERIMENT)
+    (fingerprint,) = set(jobs["tags.sl.dataset_fingerprint"])
+    with _screenshot_on_failure(page, "01-datasets"):
+        page.goto(f"{ui_url}/#/experiments/{sweep.experiment_id}/runs?{ML_VIEW}")
+        names = page.locator('[role="row"][row-id] [col-id="attributes.`Run Name`"]')
+        expect(names).to_have_count(1)
+        names.first.get_by_role("button").click()  # expand the sweep's parent run
+        expect(names).to_have_count(1 + len(sweep.jobs))
+        for run_id in sweep.jobs:
+            cell = page.locator(f'[role="row"][row-id="{run_id}"] [col-id="attributes.`Dataset`"]')
+            # each part as "name (digest)" and its context (shown capitalised by CSS)
+            expect(cell).to_contain_text(f"idx/train ({fingerprint[:36]})training")
+            expect(cell).to_contain_text(f"idx/test ({fingerprint[:36]})test")
+        page.screenshot(path=SCREENSHOTS / "01-runs-datasets.png")
+
+
 def test_ui_charts_one_test_error_point_per_epoch(page: Page, ui_url: str, sweep: Sweep) -> None:
     from playwright.sync_api import expect
 

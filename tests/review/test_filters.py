@@ -91,3 +91,60 @@ def test_filter_runs_rejects_ordering_against_text(cmp_frame: pd.DataFrame) -> N
         ValueError, match=r"where expression 'model.name<mlp': < compares numbers, got 'mlp'"
     ):
         filter_runs(cmp_frame, ["model.name<mlp"])
+
+
+# --- dataset.digest: the runs on the same data -------------------------------------------------
+
+# fingerprints that look like numbers to float(): "1e5…" must still compare as text
+DIGITS = "12345678" + "0" * 56
+EXPONENT = "12345678e5" + "a" * 54
+OTHER = "abcdef0123456789" * 4
+
+
+def _with_fingerprints(cmp_frame: pd.DataFrame) -> pd.DataFrame:
+    return cmp_frame.assign(**{"tags.sl.dataset_fingerprint": [DIGITS, EXPONENT, OTHER, None]})
+
+
+@pytest.mark.parametrize(
+    ("expr", "rows"),
+    [
+        (f"dataset.digest={OTHER}", [2]),  # the whole fingerprint
+        (f"dataset.digest={OTHER[:36]}", [2]),  # the MLflow inputs' digest
+        (f"dataset.digest=={OTHER[:8].upper()}", [2]),  # a prefix, any case
+        ("dataset.digest=12345678", [0, 1]),  # a prefix, never a number
+        ("dataset.digest=12345678e5", [1]),
+        (f"dataset.digest={DIGITS}", [0]),
+        ("dataset.digest!=12345678", [2, 3]),  # a run without a fingerprint matches only !=
+        ("dataset.digest=99999999", []),
+    ],
+)
+def test_filter_runs_on_dataset_digest_matches_fingerprint_prefixes(
+    cmp_frame: pd.DataFrame, expr: str, rows: list[int]
+) -> None:
+    df = _with_fingerprints(cmp_frame)
+    assert list(filter_runs(df, [expr]).index) == [df.index[i] for i in rows]
+
+
+def test_filter_runs_on_dataset_digest_without_fingerprints_keeps_none(
+    cmp_frame: pd.DataFrame,
+) -> None:
+    assert "tags.sl.dataset_fingerprint" not in cmp_frame
+    assert filter_runs(cmp_frame, ["dataset.digest=12345678"]).empty
+    assert len(filter_runs(cmp_frame, ["dataset.digest!=12345678"])) == len(cmp_frame)
+
+
+@pytest.mark.parametrize(
+    "expr", ["dataset.digest=1234567", "dataset.digest>12345678", "dataset.digest=xyzxyzxyz"]
+)
+def test_filter_runs_rejects_a_bad_dataset_digest(cmp_frame: pd.DataFrame, expr: str) -> None:
+    with pytest.raises(
+        ValueError,
+        match=rf"where expression {re.escape(repr(expr))}: dataset.digest takes = or != and 8 "
+        r"to 64 hex digits of a dataset fingerprint",
+    ):
+        filter_runs(cmp_frame, [expr])
+
+
+def test_filter_runs_suggests_dataset_digest_for_digest(cmp_frame: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"unknown key 'digest' \(did you mean 'dataset.digest'"):
+        filter_runs(cmp_frame, ["digest=12345678"])

@@ -91,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="EXPR",
-        help='keep runs matching e.g. "optim.lr>0.1", "model.name=mlp", "test/error<0.1" '
-        "(repeatable; all must hold)",
+        help='keep runs matching e.g. "optim.lr>0.1", "model.name=mlp", "test/error<0.1", '
+        '"dataset.digest=e065f99e" (runs on that data) (repeatable; all must hold)',
     )
     c.add_argument("--filter", metavar="MLFLOW_FILTER", help="an MLflow search filter string")
     c.add_argument("--format", choices=("table", "csv", "markdown"), default="table")

@@ -1,8 +1,8 @@
 """Runs: one job end to end — open its MLflow run, train, record, draw, close.
 
 - ``job``: a job's context and run: ``open_job`` (validated config, data, model, the run with
-  its params and tags), ``close_job`` (θ, config files, pictures, the explosion flag, the
-  final status), and ``run_job`` for a job trained alone;
+  its params, tags and dataset inputs), ``close_job`` (θ, config files, pictures, the
+  explosion flag, the final status), and ``run_job`` for a job trained alone;
 - ``fused_job``: the jobs of a fused group, recorded as their epochs arrive from the group's
   worker (or trained in this process when no worker could start), each closed as soon as its
   own epochs are done; and a fused run's replay for ``rerun``;

@@ -36,7 +36,7 @@ from softmax_lab.core.training import (
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.errors import InputError, StoreFullError
 from softmax_lab.runs.timings import phase
-from softmax_lab.tracking import models, provenance, recorder, store
+from softmax_lab.tracking import models, provenance, recorder, run_inputs, store
 
 __all__ = [
     "JobContext",
@@ -44,6 +44,7 @@ __all__ = [
     "OpenJob",
     "array_sha256",
     "close_job",
+    "data_parts",
     "log_failure",
     "open_job",
     "run_job",
@@ -177,8 +178,37 @@ def log_failure(what: str, e: Exception) -> None:
         log.exception(what)
 
 
+# where each part of a Dataset lives: (context, features attribute, targets attribute). A
+# Dataset without a validation split has no X_val (or None there): no validation input.
+_PARTS = (
+    ("training", "X_train", "y_train"),
+    ("validation", "X_val", "y_val"),
+    ("test", "X_test", "y_test"),
+)
+
+
+def data_parts(data: Dataset) -> list[run_inputs.DataPart]:
+    """The parts of ``data`` a run logs as inputs: training, validation when the dataset holds
+    one (``X_val``/``y_val`` not None), test; shapes and dtypes only."""
+    parts = []
+    for context, features, targets in _PARTS:
+        X, y = getattr(data, features, None), getattr(data, targets, None)
+        if X is not None and y is not None:
+            parts.append(run_inputs.DataPart(context, X.shape, X.dtype.name, y.shape, y.dtype.name))
+    return parts
+
+
+def _log_inputs(rec: recorder.RunRecorder, data: Dataset) -> None:
+    """The data's parts as the run's MLflow dataset inputs, in one store call; the digest is
+    the fingerprint (no pass over the arrays)."""
+    rec.log_inputs(
+        run_inputs.dataset_inputs(data.name, data.fingerprint, data.source, data_parts(data))
+    )
+
+
 def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
-    """Validate, open the job's MLflow run, log its config and load its data.
+    """Validate, open the job's MLflow run, log its config, load its data and log that as the
+    run's dataset inputs (``data_parts``: training, validation if any, test).
 
     A failure after the run exists (e.g. the data cannot be loaded) is recorded: the returned
     job then already has its FAILED ``outcome``.
@@ -227,8 +257,10 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
                 "sl.dataset_fingerprint": job.data.fingerprint,
                 "sl.config_hash": config_hash(cfg, job.data.fingerprint),
             },
-            defer=True,  # with the first epoch's metrics
+            defer=True,  # with the first epoch's metrics (or the FAILED status)
         )
+        with phase("logging"):  # the Dataset column of MLflow's runs table
+            _log_inputs(rec, job.data)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise

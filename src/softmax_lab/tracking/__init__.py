@@ -8,6 +8,8 @@ This package is the only place that imports mlflow. It talks to stores through `
 - ``reachable``: is an MLflow server answering at an ``http(s)://`` URI (one request, 5 s)?
 - ``sqlite_file``: SQLite store files, created from a pre-migrated template, in WAL mode;
 - ``recorder``: ``RunRecorder``, one job's run, and the metric keys;
+- ``run_inputs``: a run's data as MLflow dataset inputs (``dataset_inputs``: one per part,
+  training, validation, test; the dataset fingerprint as digest, no pass over the arrays);
 - ``run_writes``: writes to any run by id (a sweep's parent run, tags after the fact, closing
   the runs a dead sweep left RUNNING);
 - ``sweep_lock``: a sweep's lock in its store (``acquire_sweep_lock``), so one process at a
@@ -36,6 +38,8 @@ Names other modules code against:
 - params: ``config.schema.flatten(cfg)`` with values stringified (``None`` as ``"None"``);
 - tags: ``sl.role`` (``"job"`` | ``"sweep"``), ``sl.sweep_id``, ``sl.config_hash``, … (see
   ``environment_tags``), plus MLflow's ``mlflow.parentRunId`` and ``mlflow.runName``;
+- inputs: ``<dataset>/train``, ``<dataset>/validation``, ``<dataset>/test`` with contexts
+  ``training``, ``validation``, ``test`` and the digest ``run_inputs.dataset_digest``;
 - artifacts: ``params/<name>.npy``, ``config.yaml``, ``overrides.yaml``, ``plots/…``;
 - models: the logged model ``model`` of a run (``runs:/<id>/model``; ``tracking.log_model``).
 

@@ -1,18 +1,19 @@
-"""Recording one job's run: ``RunRecorder`` (params, epoch metrics, artifacts, tags, status)."""
+"""Recording one job's run: ``RunRecorder`` (params, inputs, epoch metrics, artifacts, tags,
+status)."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from numpy.typing import ArrayLike
 
 from softmax_lab.core.training import EpochMetrics
@@ -266,6 +267,14 @@ class RunRecorder:
         if not path.is_file():
             raise FileNotFoundError(f"log_file: expected an existing file, got {str(path)!r}")
         self._repository().log_artifact(str(path), artifact_path)
+
+    def log_inputs(self, datasets: Sequence[DatasetInput]) -> None:
+        """Log the run's dataset inputs (``run_inputs.dataset_inputs``) in one store call: one
+        transaction for every part, whatever their number."""
+        retry_locked(
+            f"log inputs of run {self._run_id}",
+            lambda: self._client.log_inputs(self._run_id, datasets=list(datasets)),
+        )
 
     def set_tags(self, tags: Mapping[str, Any], *, defer: bool = False) -> None:
         """Set (or overwrite) tags; values are stringified.
