@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -209,7 +210,7 @@ def main() -> None:
                 wall = run_load(parent, uri, load_env, args.sweeps, args.jobs, args.epochs, kill)
                 recording, lost, running, killed = count(uri, args.sweeps, args.jobs, args.epochs)
             finally:
-                if store != "sqlite":
+                if store != "sqlite":  # then its directory can go
                     subprocess.run(
                         [sys.executable, "-m", "softmax_lab", "server", "stop", "--dir", str(team)],
                         cwd=parent,
@@ -217,6 +218,7 @@ def main() -> None:
                         check=False,
                         capture_output=True,
                     )
+                shutil.rmtree(parent, ignore_errors=True)
             print(
                 f"{store:<8}{'kill' if kill else 'all':<6}{wall:8.1f}{total / wall:8.2f}"
                 f"{pct(recording, 50) * 1e3:8.0f}{pct(recording, 95) * 1e3:8.0f}"
