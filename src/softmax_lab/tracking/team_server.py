@@ -17,7 +17,8 @@ Everything lives in one directory (``TeamStore.root``)::
 ``start`` makes what is missing (cluster, databases, credentials: once, kept afterwards) and
 starts what is not running; ``stop`` ends what its PID files name and nothing else. New users
 see no experiment but their own (``default_permission = NO_PERMISSIONS``): the admin grants
-access per experiment.
+access per experiment. Each worker caches the password checks it passed for
+``AUTH_CACHE_SECONDS`` (a check is a deliberately slow scrypt hash).
 """
 
 from __future__ import annotations
