@@ -1,5 +1,5 @@
 """The ``softmax-lab`` command: ``train`` (Hydra), ``compare``, ``rerun``, ``ui``, ``server``,
-``predict``, ``register``.
+``predict``, ``register``, ``push``.
 
 Each subcommand imports only what it needs, so ``softmax-lab --help`` and argument errors
 answer at once; Hydra, MLflow and Pillow load only for the subcommands that use them. What the
@@ -20,8 +20,8 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``state``: what the sweeper shares with the jobs it runs in the same process;
 - ``summary``: a finished sweep's table and pictures, on the terminal and its parent run;
 - ``console``: the terminal: per-epoch table, sweep progress bar, the one-line input error;
-- ``compare``, ``rerun``, ``ui``, ``predict``, ``register``, ``server``: those subcommands
-  (``server``: a team store).
+- ``compare``, ``rerun``, ``ui``, ``predict``, ``register``, ``server``, ``push``: those
+  subcommands (``server``: a team store; ``push``: runs copied into one).
 
 May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse.
 """
@@ -63,6 +63,7 @@ examples:
   softmax-lab predict models:/mnist@champion t10k-images-idx3-ubyte.gz --format csv
   softmax-lab ui
   softmax-lab server start --dir DIR                  a team store: MLflow server on PostgreSQL
+  softmax-lab push --to http://HOST:PORT --experiment demo   your runs into the team store
 """
 
 
@@ -163,6 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)
     u.add_argument("--tracking-uri", help="MLflow store (default: as `train` uses)")
+    pu = sub.add_parser(
+        "push",
+        help="copy an experiment's runs to another store (e.g. the team store), once each",
+    )
+    pu.add_argument("--to", required=True, metavar="URI", help="the store to copy to")
+    pu.add_argument("--experiment", help="experiment name (default: the one run most recently)")
+    pu.add_argument("--tracking-uri", help="the store to copy from (default: as `train` uses)")
     add_server_parser(sub)
     return p
 
@@ -253,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from softmax_lab.cli.ui import run_ui
 
         return run_ui(args)
+    if args.command == "push":
+        from softmax_lab.cli.push import run_push
+
+        return run_push(args)
     if args.command == "server":
         from softmax_lab.cli.server import run_server
 

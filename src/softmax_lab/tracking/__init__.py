@@ -23,7 +23,9 @@ This package is the only place that imports mlflow. It talks to stores through `
   such a cluster, all in one directory, started and stopped by PID file;
 - ``models``: a run's hypothesis as an MLflow pyfunc model (``runs:/<id>/model``): the wrapper,
   logging it at a job's end or after the fact, loading it for ``predict``;
-- ``registry``: a run's model as a registered model version with an alias (``register_run``).
+- ``registry``: a run's model as a registered model version with an alias (``register_run``);
+- ``push``: an experiment's runs copied into another store once each (``push_experiment``), e.g.
+  from one's own SQLite store into the team store.
 
 May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas,
 MLflow and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or

@@ -47,7 +47,12 @@ def reader_for(uri: str | None) -> tuple[str, MlflowClient]:
     return uri, MlflowClient(uri)
 
 
-def _experiment_id(client: MlflowClient, uri: str, experiment: str) -> str:
+def experiment_id_of(client: MlflowClient, uri: str, experiment: str) -> str:
+    """The id of the active experiment named ``experiment`` in the store ``client`` reads.
+
+    Raises ``TrackingError`` for an unknown or deleted one (naming the existing ones) or a
+    server's 403.
+    """
     try:
         found = client.get_experiment_by_name(experiment)
     except MlflowException as err:
@@ -136,7 +141,7 @@ def runs_frame(
         or a filter MLflow cannot parse.
     """
     uri, client = reader_for(uri)
-    experiment_id = _experiment_id(client, uri, experiment)
+    experiment_id = experiment_id_of(client, uri, experiment)
     clauses = [filter_string] if filter_string else []
     if sweep_id is not None:
         clauses.append(_tag_filter("sl.sweep_id", sweep_id))

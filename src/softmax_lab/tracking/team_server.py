@@ -17,7 +17,8 @@ Everything lives in one directory (``TeamStore.root``)::
 ``start`` makes what is missing (cluster, databases, credentials: once, kept afterwards) and
 starts what is not running; ``stop`` ends what its PID files name and nothing else. New users
 see no experiment but their own (``default_permission = NO_PERMISSIONS``): the admin grants
-access per experiment.
+access per experiment. Each worker caches the password checks it passed for
+``AUTH_CACHE_SECONDS`` (a check is a deliberately slow scrypt hash).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ AUTH_DATABASE = "mlflow_auth"
 READY_TIMEOUT = 180.0  # seconds for a first start: MLflow migrates two fresh databases
 STOP_TIMEOUT = 30.0
 GRACE_SECONDS = 10  # for requests under way when the server is told to stop
+# A password check is a scrypt hash (werkzeug's default, made to be slow: ~0.1 s of CPU here,
+# ~1 s on a loaded machine), which MLflow's auth app pays on every request unless it caches
+# the checks it passed. Cached per worker for this long; the worker that changes a password or
+# deletes a user drops its entries at once, the others at the latest after this long.
+AUTH_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,8 @@ class TeamStore:
             f"database_uri = {database}/{AUTH_DATABASE}\n"
             f"admin_username = {ADMIN_USERNAME}\n"
             f"admin_password = {password}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n",
         )
         env = {
             **os.environ,
