@@ -111,42 +111,16 @@ def test_ray_sweep_equals_the_local_fused_sweep_bit_for_bit(
 def test_a_worker_killed_mid_task_is_retried_or_fails_its_jobs(
     tmp_path: Path, digits_dir: Path, cluster: RayCluster, retries: int
 ) -> None:
-    args = [
-        sys.executable,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
-        "dataset=idx",
-        f"dataset.path={digits_dir}",
-        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-        "tracking.experiment=r",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        "hydra/launcher=ray",
-        f"hydra.launcher.address={cluster.address}",
-        f"hydra.launcher.max_retries={retries}",
-        *LONG,
-    ]
-    proc = subprocess.Popen(
-        args,
-        cwd=tmp_path,
-        env={**clean_env(), **cluster.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("[ray] "):
-            pid = int(line.split(", pid ")[1].split(",")[0])
-            time.sleep(1.0)  # it is training by now
-            os.kill(pid, signal.SIGKILL)  # raises if the task's process is gone already
-            break
-    out = "".join(lines) + proc.stdout.read()
-    err = proc.stderr.read() if proc.stderr else ""
-    code = proc.wait(timeout=600)
+    with _start(tmp_path, digits_dir, cluster, f"hydra.launcher.max_retries={retries}") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("[ray] "):
+                time.sleep(1.0)  # it is training by now
+                os.kill(_pid(line), signal.SIGKILL)  # raises if the task's process is gone
+                break
+        out = proc.stdout.read()
+        code = proc.wait(timeout=600)
+    err = (tmp_path / "stderr").read_text()
     runs = _runs(tmp_path)
     assert len(runs) == 2  # never two runs for one job
     if retries:
@@ -165,40 +139,13 @@ def test_a_worker_killed_mid_task_is_retried_or_fails_its_jobs(
 def test_a_cancelled_ray_sweep_kills_its_tasks_and_closes_its_runs(
     tmp_path: Path, digits_dir: Path, cluster: RayCluster
 ) -> None:
-    args = [
-        sys.executable,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
-        "dataset=idx",
-        f"dataset.path={digits_dir}",
-        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-        "tracking.experiment=r",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        "hydra/launcher=ray",
-        f"hydra.launcher.address={cluster.address}",
-        *LONG,
-    ]
-    proc = subprocess.Popen(
-        args,
-        cwd=tmp_path,
-        env={**clean_env(), **cluster.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    pid = None
-    for line in proc.stdout:
-        if line.startswith("[ray] "):
-            pid = int(line.split(", pid ")[1].split(",")[0])
-            break
-    assert pid is not None
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    with _start(tmp_path, digits_dir, cluster) as proc:
+        assert proc.stdout is not None
+        pid = next(_pid(line) for line in proc.stdout if line.startswith("[ray] "))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    assert proc.returncode == 130, (tmp_path / "stderr").read_text()
     runs = _runs(tmp_path)
     assert len(runs) == 2 and {r["status"] for r in runs.values()} == {"KILLED"}
     deadline = time.monotonic() + 30  # the task's worker process is ended, not left training
@@ -215,6 +162,40 @@ def test_a_cancelled_ray_sweep_kills_its_tasks_and_closes_its_runs(
         cluster=cluster,
     )
     assert "resume:" in resumed.stdout
+
+
+def _start(tmp: Path, digits_dir: Path, cluster: RayCluster, *extra: str) -> subprocess.Popen[str]:
+    """A Ray sweep of ``LONG`` as a process whose output the test reads as it comes."""
+    args = [
+        sys.executable,
+        "-m",
+        "softmax_lab",
+        "train",
+        "-m",
+        "dataset=idx",
+        f"dataset.path={digits_dir}",
+        f"tracking.uri=sqlite:///{tmp / 'mlflow.db'}",
+        "tracking.experiment=r",
+        f"hydra.sweep.dir={tmp / 'multirun'}",
+        "hydra/launcher=ray",
+        f"hydra.launcher.address={cluster.address}",
+        *LONG,
+        *extra,
+    ]
+    with (tmp / "stderr").open("w") as err:
+        return subprocess.Popen(
+            args,
+            cwd=tmp,
+            env={**clean_env(), **cluster.env},
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+
+
+def _pid(line: str) -> int:
+    """The process of a Ray task, from its ``[ray] …, pid N, task …`` line."""
+    return int(line.split(", pid ")[1].split(",")[0])
 
 
 def _alive(pid: int) -> bool:

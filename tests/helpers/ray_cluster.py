@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from helpers.servers import clean_env, free_port, stop_group
 
 RAY = str(Path(sys.executable).with_name("ray"))

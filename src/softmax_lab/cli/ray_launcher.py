@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -179,10 +180,18 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None) -> None:
     }
     if runtime_env:
         kwargs["runtime_env"] = dict(runtime_env)
-    if address is None:  # "local": a new instance even if a cluster runs on this machine
-        ray.init(address="local", num_cpus=os.cpu_count() or 1, **kwargs)
-    else:
-        ray.init(address=address, **kwargs)
+    # Ray's core installs its own handlers (SIGTERM: print a stack and die): ours stay, so
+    # SIGTERM unwinds like Ctrl-C, cancels the tasks and closes the runs as KILLED
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if address is None:  # "local": a new instance even if a cluster runs on this machine
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    finally:
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
 
 
 class RayLauncher(FusedLauncher):
