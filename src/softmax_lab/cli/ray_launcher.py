@@ -31,10 +31,11 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, setup_globals
+from omegaconf import DictConfig, OmegaConf
 
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.hydra_app import report_outcome
@@ -54,8 +55,6 @@ from softmax_lab.fusion.worker import WorkerError, WorkerStoppedError
 from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
-    from omegaconf import DictConfig
-
     from softmax_lab.runs.job import JobOutcome, OpenJob
 
 __all__ = ["RayLauncher", "RayLauncherConf", "RayStream"]
@@ -72,9 +71,9 @@ class RayLauncherConf:
     address: str | None = None
     num_cpus: float = 1.0  # CPUs Ray reserves for each task (a unit trains on one BLAS thread)
     max_retries: int = 1  # times Ray reruns a task whose worker process died
-    # Ray's runtime environment for the workers (pip, env_vars, …); unset: the nodes have
+    # Ray's runtime environment for the workers (pip, env_vars, …); empty: the nodes have
     # this softmax-lab installed
-    runtime_env: dict[str, Any] | None = None
+    runtime_env: dict[str, Any] = field(default_factory=dict)
 
 
 class RayStream:
@@ -208,7 +207,9 @@ class RayLauncher(FusedLauncher):
         self.address = address
         self.num_cpus = num_cpus
         self.max_retries = max_retries
-        self.runtime_env = dict(runtime_env) if runtime_env else None
+        # Hydra hands over a DictConfig: Ray wants plain dicts and lists
+        env = OmegaConf.to_container(runtime_env) if isinstance(runtime_env, DictConfig) else None
+        self.runtime_env = env if isinstance(env, dict) else runtime_env or None
 
     def prestart(self, configs: Sequence[Config]) -> None:
         """Nothing trains before the parent run exists (Ray starts with the launch)."""
