@@ -152,16 +152,12 @@ def test_a_cancelled_ray_sweep_kills_its_tasks_and_closes_its_runs(
     while _alive(pid):
         assert time.monotonic() < deadline, f"Ray worker {pid} still runs the cancelled task"
         time.sleep(0.2)
-    resumed = _sweep(
-        tmp_path,
-        str(digits_dir),
-        "optim.lr=0.1,0.2",
-        "optim.epochs=3",
-        "optim.batch_size=10",
-        "resume=true",
-        cluster=cluster,
-    )
-    assert "resume:" in resumed.stdout
+    # the same command again, resumed: its killed jobs run again, under the same sweep
+    resumed = _sweep(tmp_path, str(digits_dir), *LONG, "resume=true", cluster=cluster)
+    assert "resume: 0 of 2 jobs skipped" in resumed.stdout, resumed.stdout
+    frame = reading.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")
+    assert sorted(frame["status"]) == ["FINISHED", "FINISHED", "KILLED", "KILLED"]
+    assert frame["tags.sl.sweep_id"].nunique() == 1
 
 
 def _start(tmp: Path, digits_dir: Path, cluster: RayCluster, *extra: str) -> subprocess.Popen[str]:
