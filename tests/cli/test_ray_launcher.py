@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers.cli import METRICS, cli
 from helpers.ray_cluster import RayCluster, ray_head
-from helpers.servers import clean_env
+from helpers.servers import clean_env, free_port
 
 from softmax_lab.data.sources import load_dataset
 from softmax_lab.tracking import reading
@@ -229,3 +229,21 @@ def test_a_node_whose_data_differ_fails_its_jobs_naming_both_fingerprints(
         assert run["status"] == "FAILED"
         assert "FingerprintMismatchError" in reason and "Ray node" in reason
         assert ours[:16] in reason and theirs[:16] in reason
+
+
+def test_a_cluster_address_where_nothing_listens_stops_the_sweep_before_anything_is_made(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    proc = _sweep(
+        tmp_path,
+        str(digits_dir),
+        "hydra/launcher=ray",
+        f"hydra.launcher.address={address}",
+        "optim.lr=0.1,0.2",
+        cluster=None,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"no Ray cluster answers at {address}" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "mlflow.db").exists()

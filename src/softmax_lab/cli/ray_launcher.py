@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -37,11 +38,13 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.utils import JobReturn, setup_globals
 from omegaconf import DictConfig, OmegaConf
 
+from softmax_lab.cli.console import report_input_error
 from softmax_lab.cli.convert import to_config
 from softmax_lab.cli.hydra_app import report_outcome
 from softmax_lab.cli.launcher import FusedLauncher, OpenGroup
 from softmax_lab.config.schema import Config
 from softmax_lab.core.training import EpochMetrics, TrainResult
+from softmax_lab.errors import InputError
 from softmax_lab.fusion.groups import fusion_groups
 from softmax_lab.fusion.remote import (
     FingerprintMismatchError,
@@ -57,7 +60,14 @@ from softmax_lab.runs.timings import mark, phase
 if TYPE_CHECKING:
     from softmax_lab.runs.job import JobOutcome, OpenJob
 
-__all__ = ["RayLauncher", "RayLauncherConf", "RayStream"]
+__all__ = [
+    "RayConnectError",
+    "RayLauncher",
+    "RayLauncherConf",
+    "RayStream",
+    "check_reachable",
+    "connect",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +84,10 @@ class RayLauncherConf:
     # Ray's runtime environment for the workers (pip, env_vars, …); empty: the nodes have
     # this softmax-lab installed
     runtime_env: dict[str, Any] = field(default_factory=dict)
+
+
+class RayConnectError(InputError):
+    """The sweep could not start or join its Ray cluster (``hydra.launcher.address``)."""
 
 
 class RayStream:
@@ -166,6 +180,22 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {first[:300]}"
 
 
+def check_reachable(address: str | None) -> None:
+    """Raise ``RayConnectError`` when nothing listens at a ``HOST:PORT`` address (Ray's client
+    would retry it for minutes); ``auto`` and unset are Ray's to find or start."""
+    if address in (None, "auto", "local"):
+        return
+    host, _, port = str(address).rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        raise RayConnectError(
+            f"hydra/launcher=ray: no Ray cluster answers at {address} ({e}); give the head "
+            "node's HOST:PORT (its `ray start --head --port`), or `auto` on a node of the "
+            "cluster"
+        ) from None
+
+
 def connect(address: str | None, runtime_env: dict[str, Any] | None) -> None:
     """Start a local Ray instance (``address`` unset) or join a cluster (``auto``,
     ``HOST:PORT``). With token authentication the token comes from ``RAY_AUTH_TOKEN``,
@@ -179,6 +209,7 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None) -> None:
     }
     if runtime_env:
         kwargs["runtime_env"] = dict(runtime_env)
+    check_reachable(address)
     # Ray's core installs its own handlers (SIGTERM: print a stack and die): ours stay, so
     # SIGTERM unwinds like Ctrl-C, cancels the tasks and closes the runs as KILLED
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -187,6 +218,12 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None) -> None:
             ray.init(address="local", num_cpus=os.cpu_count() or 1, **kwargs)
         else:
             ray.init(address=address, **kwargs)
+    except Exception as e:  # no cluster there, a wrong token, …: one line, exit code 2
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise RayConnectError(
+            f"hydra/launcher=ray could not start or join {where}: {type(e).__name__}: {first}"
+        ) from e
     finally:
         for number, handler in handlers.items():
             if handler is not None:
@@ -212,7 +249,13 @@ class RayLauncher(FusedLauncher):
         self.runtime_env = env if isinstance(env, dict) else runtime_env or None
 
     def prestart(self, configs: Sequence[Config]) -> None:
-        """Nothing trains before the parent run exists (Ray starts with the launch)."""
+        """Nothing trains before the parent run exists (Ray starts with the launch), but a
+        cluster address where nothing listens stops the sweep here, before anything is made:
+        one line, exit code 2."""
+        try:
+            check_reachable(self.address)
+        except RayConnectError as e:
+            raise SystemExit(report_input_error(e, suffix="; nothing was run")) from e
 
     def launch_numbered(
         self, job_overrides: Sequence[Sequence[str]], job_nums: Sequence[int]
@@ -225,7 +268,10 @@ class RayLauncher(FusedLauncher):
         groups = fusion_groups(configs)
         returns: dict[int, JobReturn] = {}
         with phase("ray"):
-            connect(self.address, self.runtime_env)
+            try:
+                connect(self.address, self.runtime_env)
+            except RayConnectError as e:  # the parent run ends KILLED, without jobs
+                raise SystemExit(report_input_error(e, suffix="; no job was run")) from e
         try:
             self._run_units(groups, cfgs, configs, returns)
         finally:
