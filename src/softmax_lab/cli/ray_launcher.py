@@ -8,11 +8,12 @@ group trains changes: each fused group, and each job that runs alone, is one Ray
 yields them, through Ray's object store, and a thread per task here records them, so a SQLite
 store keeps its one writer and an ``http(s)://`` store works the same.
 
-Why a streaming generator and not an actor or a queue: it is one task per unit, retried by
-Ray as a whole when its worker dies (``max_retries``), and Ray replays a retried generator's
-values in order, each index once; an actor would need our own retry, a queue our own
-delivery. Epochs a retried task yields again are skipped here too (by epoch number), so no
-run gets a metric point twice.
+Why a streaming generator and not an actor or a queue: it is one task per unit, scheduled,
+retried as a whole when its worker dies (``max_retries``) and cancelled by Ray, and its values
+come back in order through Ray's object store; an actor would need our own retry and a queue
+our own delivery. A retried task yields its epochs again from the first: those already
+recorded are skipped here (by epoch number, and a job's end once), so no run gets a metric
+point twice.
 
 Options (``hydra.launcher.*``): ``address`` (unset: a new local Ray instance with this
 machine's cores; ``auto`` or ``HOST:PORT``: join a running cluster), ``num_cpus`` per task,
