@@ -247,3 +247,27 @@ def test_a_cluster_address_where_nothing_listens_stops_the_sweep_before_anything
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"no Ray cluster answers at {address}" in proc.stderr
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "mlflow.db").exists()
+
+
+def test_without_an_address_the_sweep_starts_and_stops_its_own_ray(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    token = tmp_path / "ray-token"  # Ray would otherwise write ~/.ray/auth_token
+    token.write_text("0123456789abcdef" * 4)
+    out = _sweep(
+        tmp_path,
+        str(digits_dir),
+        "hydra/launcher=ray",
+        "model=softmax,mlp",
+        "model.hidden_dim=8",
+        "optim.lr=0.1,0.2",
+        "optim.epochs=1",
+        cluster=None,
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token),
+    ).stdout
+    assert out.count("[ray] Ray task of") == 3  # one fused group, two mlp jobs alone
+    runs = _runs(tmp_path)
+    assert len(runs) == 4 and {r["status"] for r in runs.values()} == {"FINISHED"}
+    nodes = {r["tags.sl.ray_node"] for r in runs.values()}
+    assert len(nodes) == 1 and len(nodes.pop()) == 56  # the one node it started
