@@ -48,8 +48,9 @@ from typing import Any
 
 GRID = ("optim.lr=0.05,0.1,0.2", "optim.batch_size=50,100,200", "optim.epochs=3,5,10")
 SMALL = ("optim.lr=0.05,0.2", "optim.batch_size=100", "optim.epochs=1,2")
-VARIANTS = ("fused", "fused-seq", "basic")
+VARIANTS = ("fused", "fused-seq", "basic", "ray")
 PHASES = ("compose", "store", "setup", "data", "training", "logging", "pictures", "summary")
+EXTRA = ("ray",)  # phases only some variants have: Ray's start and stop
 
 
 def _dataset_args(work: Path) -> tuple[list[str], Any]:
@@ -134,6 +135,17 @@ def _tree_memory(pid: int) -> tuple[float, float]:
     return pss, rss
 
 
+def _ray_token(work: Path) -> dict[str, str]:
+    """Ray's token for the local instances of the ray variant, kept in the benchmark's
+    directory (Ray would otherwise write ``~/.ray/auth_token``)."""
+    token = work / "ray-token"
+    if not token.exists():
+        import secrets
+
+        token.write_text(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
 def _run(
     variant: str,
     work: Path,
@@ -162,7 +174,9 @@ def _run(
         cmd.append("hydra/launcher=basic")
     elif variant == "fused-seq":
         cmd.append("hydra.launcher.prestart=false")
-    env = {**os.environ, "SOFTMAX_LAB_TIMINGS": str(timings)}
+    elif variant == "ray":  # a local Ray instance with this machine's cores
+        cmd.append("hydra/launcher=ray")
+    env = {**os.environ, "SOFTMAX_LAB_TIMINGS": str(timings), **_ray_token(work)}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -190,7 +204,7 @@ def _run(
     out = {"wall": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
     out["tree_pss_mb"], out["tree_rss_mb"] = peak
     out["outside_main"] = wall - before["main"]  # interpreter start-up and exit
-    out.update({p: phases.get(p, 0.0) for p in PHASES})
+    out.update({p: phases.get(p, 0.0) for p in (*PHASES, *EXTRA)})
     accounted = sum(out[p] for p in PHASES if p not in ("compose", "store"))
     out["other"] = before["first_job"] - accounted
     out["cpu_self"], out["cpu_children"] = record["cpu"]["self"], record["cpu"]["children"]
@@ -210,12 +224,18 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per variant (median)")
     parser.add_argument("--small", action="store_true", help="a 4-job grid, for a quick check")
     parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated subset of {','.join(VARIANTS)} (fused is always run)",
+    )
+    parser.add_argument(
         "--baseline",
         metavar="PYTHON",
         help="also time the default sweep of the softmax-lab installed for this interpreter",
     )
     args = parser.parse_args()
-    variants = (*VARIANTS, "baseline") if args.baseline else VARIANTS
+    chosen = tuple(v for v in VARIANTS if v in {"fused", *args.variants.split(",")})
+    variants = (*chosen, "baseline") if args.baseline else chosen
     grid = SMALL if args.small else GRID
     jobs = 1
     for axis in grid:
@@ -263,7 +283,7 @@ def main() -> None:
         "other",
     ]
     print(f"  {'seconds':<10}" + "".join(f"{k:>10}" for k in keys))
-    for v in VARIANTS:
+    for v in chosen:
         cells = [
             f"{'-':>10}" if v != "basic" and k == "other" else f"{med[v][k]:10.2f}" for k in keys
         ]
@@ -279,13 +299,16 @@ def main() -> None:
         f"every run is closed at {f['t_closed']:.2f} s, the process has exited at "
         f"{f['wall']:.2f} s"
     )
-    for v in VARIANTS:
+    for v in chosen:
         print(
             f"  CPU seconds {v}: sweep process {med[v]['cpu_self']:.2f}, its children "
             f"{med[v]['cpu_children']:.2f} (2 cores: at best half their sum in wall time)"
         )
-    ratio = med["basic"]["wall"] / f["wall"]
-    print(f"  basic / fused wall time: {ratio:.2f}x  (target >= 3x)")
+    if "basic" in med:
+        ratio = med["basic"]["wall"] / f["wall"]
+        print(f"  basic / fused wall time: {ratio:.2f}x  (target >= 3x)")
+    if "ray" in med:
+        _report_ray(med["ray"], f, jobs, grid)
     if args.baseline:
         b = med["baseline"]
         pairs = [
@@ -298,7 +321,43 @@ def main() -> None:
             f"{statistics.median(pairs):.3f}x; below 1: faster)"
         )
     compute = statistics.median(trainer)
-    q = med["fused-seq"]
+    if "fused-seq" in med:
+        _report_overhead(med["fused-seq"], compute, jobs)
+    early = (f["wall"] - f["startup"] - compute) / jobs
+    print(
+        f"  the default (groups start before the store opens): wall minus the start-up before "
+        f"training {f['startup']:.2f} s and the compute: {early:.3f} s per job, which counts "
+        "MLflow's import and the store's opening as overhead, since they run during training"
+    )
+    data_mb = data_bytes / 2**20
+    limit = 1.5 * data_mb + 300
+    for v in chosen:
+        pss, rss = med[v]["tree_pss_mb"], med[v]["tree_rss_mb"]
+        print(
+            f"  peak memory {v}: {pss:.0f} MB PSS for {data_mb:.0f} MB of float32 data = "
+            f"{pss / data_mb:.2f}x  (target <= {limit:.0f} MB); summed over the sweep's "
+            f"processes, sampled every 0.1 s; RSS summed {rss:.0f} MB (pages shared with "
+            f"a forked child counted twice); the sweep process alone "
+            f"{med[v]['peak_rss_mb']:.0f} MB peak RSS"
+        )
+
+
+def _report_ray(r: dict[str, float], f: dict[str, float], jobs: int, grid: tuple[str, ...]) -> None:
+    """The ray variant against local fused: start-up, per-job overhead, per-unit cost."""
+    units = len(_grid_values(grid)["optim.batch_size"])  # one fused group per batch size
+    per_job = (r["wall"] - r["ray"] - f["wall"]) / jobs
+    print(
+        f"  ray (hydra/launcher=ray, a local Ray instance, 2 CPUs): wall {r['wall']:.2f} s "
+        f"= {r['wall'] / f['wall']:.2f}x fused; Ray's start-up and shutdown {r['ray']:.2f} s "
+        f"(ray.init + ray.shutdown, paid once per sweep); per-job overhead over local fused, "
+        f"start-up aside: ({r['wall']:.2f} - {r['ray']:.2f} - {f['wall']:.2f}) / {jobs} = "
+        f"{per_job:.3f} s; its {units} tasks' training span {r['training']:.2f} s, "
+        f"{r['training'] / units:.2f} s per fused group of {jobs // units} jobs"
+    )
+
+
+def _report_overhead(q: dict[str, float], compute: float, jobs: int) -> None:
+    """The fused harness overhead per job, on fused-seq."""
     overhead = (q["wall"] - q["startup"] - compute) / jobs
     print(
         f"  fused harness overhead per job: {overhead:.3f} s  (target <= 0.1 s), measured on "
@@ -309,23 +368,6 @@ def main() -> None:
         f"{compute:.2f} s (the groups trained alone, each in its own process, in this "
         "invocation)"
     )
-    early = (f["wall"] - f["startup"] - compute) / jobs
-    print(
-        f"  the default (groups start before the store opens): wall minus the start-up before "
-        f"training {f['startup']:.2f} s and the compute: {early:.3f} s per job, which counts "
-        "MLflow's import and the store's opening as overhead, since they run during training"
-    )
-    data_mb = data_bytes / 2**20
-    limit = 1.5 * data_mb + 300
-    for v in VARIANTS:
-        pss, rss = med[v]["tree_pss_mb"], med[v]["tree_rss_mb"]
-        print(
-            f"  peak memory {v}: {pss:.0f} MB PSS for {data_mb:.0f} MB of float32 data = "
-            f"{pss / data_mb:.2f}x  (target <= {limit:.0f} MB); summed over the sweep's "
-            f"processes, sampled every 0.1 s; RSS summed {rss:.0f} MB (pages shared with "
-            f"a forked child counted twice); the sweep process alone "
-            f"{med[v]['peak_rss_mb']:.0f} MB peak RSS"
-        )
 
 
 if __name__ == "__main__":

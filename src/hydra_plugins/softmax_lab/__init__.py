@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from softmax_lab.cli import hydra_app, launcher, sweeper
+from softmax_lab.cli import hydra_app, launcher, ray_launcher, sweeper
 
-__all__ = ["ExperimentsSearchPath", "ExperimentsSource", "FusedLauncher", "SoftmaxLabSweeper"]
+__all__ = [
+    "ExperimentsSearchPath",
+    "ExperimentsSource",
+    "FusedLauncher",
+    "RayLauncher",
+    "SoftmaxLabSweeper",
+]
 
 
 class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
@@ -21,6 +27,10 @@ class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
 
 class FusedLauncher(launcher.FusedLauncher):
     """``hydra/launcher=fused``: see ``softmax_lab.cli.launcher``."""
+
+
+class RayLauncher(ray_launcher.RayLauncher):
+    """``hydra/launcher=ray``: see ``softmax_lab.cli.ray_launcher`` (Ray imported on use)."""
 
 
 class ExperimentsSearchPath(hydra_app.ExperimentsSearchPath):
@@ -39,4 +49,7 @@ ConfigStore.instance().store(
 )
 ConfigStore.instance().store(
     group="hydra/launcher", name="fused", node=launcher.FusedLauncherConf, provider="softmax_lab"
+)
+ConfigStore.instance().store(
+    group="hydra/launcher", name="ray", node=ray_launcher.RayLauncherConf, provider="softmax_lab"
 )

@@ -14,6 +14,8 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``compose``: composing a sweep's jobs once per family instead of once per job;
 - ``convert``: the boundary: a ``DictConfig`` in, a ``config.schema.Config`` out;
 - ``launcher``: ``hydra/launcher=fused``: fused groups side by side, the rest one by one;
+- ``ray_launcher``: ``hydra/launcher=ray``: the same groups and lone jobs, each a Ray task on a
+  cluster, their epochs streamed back and recorded here;
 - ``hydra_job``: Hydra's job directory for fused jobs, without ``run_job``'s deep copies; every
   job's Hydra files written atomically;
 - ``job_log``: the job's log file, which a full disk cuts short instead of flooding stderr;
@@ -23,7 +25,8 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``compare``, ``rerun``, ``ui``, ``predict``, ``register``, ``server``, ``push``: those
   subcommands (``server``: a team store; ``push``: runs copied into one).
 
-May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse.
+May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse,
+and Ray (``ray_launcher``, when a sweep uses it).
 """
 
 from __future__ import annotations

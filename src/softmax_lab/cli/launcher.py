@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from softmax_lab.fusion.worker import FusedWorker
     from softmax_lab.runs.job import JobOutcome, OpenJob
 
-__all__ = ["FusedLauncher", "FusedLauncherConf", "start_group"]
+__all__ = ["FusedLauncher", "FusedLauncherConf", "OpenGroup", "start_group"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class FusedLauncher(Launcher):
     ) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
-    def _job_config(self, overrides: Sequence[str], idx: int) -> DictConfig:
+    def job_config(self, overrides: Sequence[str], idx: int) -> DictConfig:
         """The composed config of one job: the sweeper's, when it already composed it."""
         assert self.hydra_context is not None and self.config is not None
         cfg = state.composed.pop(tuple(overrides), None)
@@ -138,7 +138,7 @@ class FusedLauncher(Launcher):
         and 8 of its grid as themselves, fused together as a fresh sweep would fuse them."""
         setup_globals()
         assert self.task_function is not None
-        cfgs = [self._job_config(o, n) for o, n in zip(job_overrides, job_nums, strict=True)]
+        cfgs = [self.job_config(o, n) for o, n in zip(job_overrides, job_nums, strict=True)]
         configs = [to_config(c) for c in cfgs]
         groups = fusion_groups(configs)
         returns: dict[int, JobReturn] = {}
@@ -151,17 +151,21 @@ class FusedLauncher(Launcher):
                 returns[group[0]] = self._run(cfgs[group[0]], self.task_function)
         return [returns[i] for i in range(len(cfgs))]
 
-    def _open_group(
+    def open_group(
         self,
         group: list[int],
         cfgs: list[DictConfig],
         configs: list[Config],
         returns: dict[int, JobReturn],
         opened: list[OpenJob],
-    ) -> _OpenGroup | None:
+        *,
+        fused: bool = True,
+    ) -> OpenGroup | None:
         """Open each job's run under its own Hydra output dir, as a separate run would. The
         group's plan covers all its jobs (those that could not start are trained, not
-        recorded). None when no job of the group could start."""
+        recorded). None when no job of the group could start. With ``fused=false`` (a job
+        that runs alone, opened so that it trains elsewhere) its runs are not tagged or
+        announced as fused."""
         from softmax_lab.cli.hydra_app import job_context
         from softmax_lab.errors import StoreFullError
         from softmax_lab.runs.job import JobOutcome, close_job, open_job
@@ -196,6 +200,8 @@ class FusedLauncher(Launcher):
             return None
         plan = group_plan(group, configs)
         group_id = uuid.uuid4().hex[:8]
+        if not fused:
+            return OpenGroup(group_id, plan, jobs, list(group))
         for j, job in jobs.items():
             job.rec.set_tags(
                 {"sl.fused": "true", "sl.fused_group": f"{group_id} {plan.describe(j)}"},
@@ -208,7 +214,7 @@ class FusedLauncher(Launcher):
             + ", ".join(f"lr={configs[i].optim.lr} E={configs[i].optim.epochs}" for i in live),
             flush=True,
         )
-        return _OpenGroup(group_id, plan, jobs, list(group))
+        return OpenGroup(group_id, plan, jobs, list(group))
 
     def _worker(self, group: list[int], configs: list[Config]) -> FusedWorker | None:
         """The child process training this group: the one ``prestart`` started, or a new one."""
@@ -239,11 +245,11 @@ class FusedLauncher(Launcher):
         stop = threading.Event()
         opened: list[OpenJob] = []  # every run opened so far, to close if interrupted
         pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")
-        futures: dict[Future[dict[int, JobOutcome]], _OpenGroup] = {}
+        futures: dict[Future[dict[int, JobOutcome]], OpenGroup] = {}
         try:
             with phase("training"):  # wall time, minus the opening and closing nested in it
                 for group in groups:
-                    g = self._open_group(group, cfgs, configs, returns, opened)
+                    g = self.open_group(group, cfgs, configs, returns, opened)
                     worker = workers.pop(tuple(group))
                     if g is None:
                         if worker is not None:
@@ -272,7 +278,7 @@ class FusedLauncher(Launcher):
 
 
 @dataclass
-class _OpenGroup:
+class OpenGroup:
     """A fused group whose runs are open: what its thread trains."""
 
     group_id: str

@@ -22,6 +22,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -87,6 +89,14 @@ class DivergenceError(TrainingError):
             f"(train loss {loss}); try a smaller optim.lr"
         )
         self.epoch, self.lr, self.loss, self.history = epoch, lr, loss, history
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only fields: pickled as such, so a result sent from another process (a Ray
+        # task) keeps its error
+        rebuild = partial(
+            DivergenceError, epoch=self.epoch, lr=self.lr, loss=self.loss, history=self.history
+        )
+        return (rebuild, ())
 
 
 class ExplosionError(TrainingError):

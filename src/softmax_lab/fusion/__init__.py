@@ -6,8 +6,13 @@
   (``replay_plan``), and training it on a data set (``train_group``) through the one training
   loop, ``core.training.train_stack``;
 - ``worker``: a group trained in a forked child process that streams each job's epochs and
-  result back to the sweep process.
+  result back to the sweep process;
+- ``remote``: a unit of a sweep (a fused group, or a job alone) trained from its configs on
+  whichever machine runs it, as a stream of events: the body of a Ray task
+  (``hydra/launcher=ray``), which loads the data on its node and checks their fingerprint.
 
 May import: ``config``, ``data``, ``core``, ``errors``, NumPy and the standard library; not
-``tracking`` or ``pictures`` (its siblings), nothing above it, no MLflow or Hydra.
+``tracking`` or ``pictures`` (its siblings), nothing above it, no MLflow or Hydra. ``remote``
+alone may import Ray, inside its task body only: that body runs on the cluster's workers,
+which should import what trains (this layer), not the command line's Hydra app.
 """

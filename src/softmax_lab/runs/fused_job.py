@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from softmax_lab.config.schema import Config
 from softmax_lab.core.training import EpochMetrics, StackPlan, TrainResult
@@ -26,11 +26,29 @@ from softmax_lab.runs.job import (
 from softmax_lab.runs.timings import mark, phase
 
 if TYPE_CHECKING:
-    from softmax_lab.fusion.worker import FusedWorker
+    from collections.abc import Iterator
 
-__all__ = ["run_fused", "run_fused_replay"]
+__all__ = ["EventStream", "run_fused", "run_fused_replay"]
 
 log = logging.getLogger(__name__)
+
+
+class EventStream(Protocol):
+    """A group trained elsewhere, its results streamed back: a forked child
+    (``fusion.worker.FusedWorker``) or a Ray task (``hydra/launcher=ray``)."""
+
+    finished_at: float | None  # perf_counter of this machine when the training ended, if known
+
+    def events(
+        self, stop: threading.Event | None = None
+    ) -> Iterator[tuple[int, EpochMetrics | TrainResult]]:
+        """``(j, EpochMetrics)`` and ``(j, TrainResult)`` of plan job j, each once, in order;
+        raises ``KeyboardInterrupt`` once ``stop`` is set, a ``TrainingError`` on failure."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the training if it still runs."""
+        ...
 
 
 def run_fused(
@@ -38,7 +56,7 @@ def run_fused(
     jobs: dict[int, OpenJob],
     *,
     stop: threading.Event | None = None,
-    worker: FusedWorker | None = None,
+    worker: EventStream | None = None,
 ) -> dict[int, JobOutcome]:
     """Train a fused plan once and close the open jobs it serves, each as soon as it ends.
 
@@ -53,9 +71,10 @@ def run_fused(
         Once set, training stops (at the next epoch here; at once in a ``worker``, which is
         killed) as on Ctrl-C, which only reaches the main thread: the jobs still open are
         closed KILLED and ``KeyboardInterrupt`` is raised.
-    worker : FusedWorker, optional
-        The plan already training in a child process (``softmax_lab.fusion.worker``): its
-        epochs and results are recorded as they arrive, instead of training here.
+    worker : EventStream, optional
+        The plan already training elsewhere (a child process, ``softmax_lab.fusion.worker``,
+        or a Ray task): its epochs and results are recorded as they arrive, instead of
+        training here.
 
     Returns
     -------
@@ -121,15 +140,13 @@ def run_fused(
 
 
 def _close(job: OpenJob, r: TrainResult) -> JobOutcome:
-    """Close one job of a group: θ, pictures and FINISHED, or FAILED if its block diverged."""
-    from softmax_lab.core.model import SoftmaxRegression
+    """Close one job of a group (or a job trained alone elsewhere): its parameters, pictures
+    and FINISHED, or FAILED if it diverged."""
+    from softmax_lab.core.model import model_from_params
 
-    data = job.data
-    if r.error is not None or data is None:
+    if r.error is not None or job.data is None:
         return close_job(job, error=r.error)
-    model = SoftmaxRegression(data.n_features, data.n_classes)
-    model.params["theta"][:] = r.params["theta"]
-    return close_job(job, model=model, result=r)
+    return close_job(job, model=model_from_params(r.params), result=r)
 
 
 def run_fused_replay(cfg: Config, ctx: JobContext, description: str) -> JobOutcome:

@@ -23,18 +23,17 @@ import yaml
 
 from softmax_lab.config.schema import Config, config_hash, flatten, validate
 from softmax_lab.core.loss import confusion_matrix
-from softmax_lab.core.model import Hypothesis, build_model
+from softmax_lab.core.model import Hypothesis
 from softmax_lab.core.training import (
     EVAL_CHUNK,
     DivergenceError,
     EpochMetrics,
     TrainResult,
     detect_explosion,
-    seeded_rngs,
-    train,
 )
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.errors import InputError, StoreFullError
+from softmax_lab.fusion.remote import train_alone
 from softmax_lab.runs.timings import phase
 from softmax_lab.tracking import models, provenance, recorder, run_inputs, store
 
@@ -394,30 +393,8 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
         return close_job(job)
     data = job.data
     try:
-        init_rng, shuffle_rng = seeded_rngs(cfg.seed)
-        model = build_model(
-            cfg.model.name,
-            n_features=data.n_features,
-            n_classes=data.n_classes,
-            hidden_dim=cfg.model.hidden_dim,
-            rng=init_rng,
-        )
         with phase("training"):
-            result = train(
-                model,
-                data.X_train,
-                data.y_train,
-                data.X_test,
-                data.y_test,
-                lr=cfg.optim.lr,
-                batch_size=cfg.optim.batch_size,
-                epochs=cfg.optim.epochs,
-                shuffle=cfg.optim.shuffle,
-                rng=shuffle_rng,
-                X_val=data.X_val,
-                y_val=data.y_val,
-                on_epoch=job.log_epoch,
-            )
+            model, result = train_alone(cfg, data, on_epoch=job.log_epoch)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise
