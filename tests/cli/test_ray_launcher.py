@@ -17,6 +17,7 @@ import pytest
 from helpers.cli import METRICS, cli
 from helpers.ray_cluster import RayCluster, ray_head
 from helpers.servers import clean_env, free_port
+from helpers.team_store import running_team_store, signed_in
 
 from softmax_lab.data.sources import load_dataset
 from softmax_lab.tracking import reading
@@ -271,3 +272,42 @@ def test_without_an_address_the_sweep_starts_and_stops_its_own_ray(
     assert len(runs) == 4 and {r["status"] for r in runs.values()} == {"FINISHED"}
     nodes = {r["tags.sl.ray_node"] for r in runs.values()}
     assert len(nodes) == 1 and len(nodes.pop()) == 56  # the one node it started
+
+
+def test_a_ray_sweep_into_a_team_store_records_as_into_sqlite(
+    tmp_path: Path, digits_dir: Path, cluster: RayCluster
+) -> None:
+    """An ``http://`` store (a real team store: PostgreSQL, mlflow server, basic auth) under the
+    Ray launcher: the sweep process is the one writer, as with SQLite."""
+    from mlflow import MlflowClient
+
+    with running_team_store() as team:
+        args = [
+            "train",
+            "-m",
+            "dataset=idx",
+            f"dataset.path={digits_dir}",
+            "tracking.experiment=ray-team",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            "hydra/launcher=ray",
+            f"hydra.launcher.address={cluster.address}",
+            "model=softmax,mlp",
+            "model.hidden_dim=16",
+            "optim.lr=0.1,0.2",
+            "optim.epochs=2",
+        ]
+        out = cli(*args, cwd=tmp_path, env={**cluster.env, **team.env()}).stdout
+        assert out.count("[ray] Ray task of") == 3  # one softmax group, two mlp jobs alone
+        with signed_in(team.admin):
+            client = MlflowClient(team.uri)
+            experiment = client.get_experiment_by_name("ray-team")
+            assert experiment is not None
+            runs = client.search_runs([experiment.experiment_id], "tags.`sl.role` = 'job'")
+            assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+            for run in runs:
+                for metric in METRICS:
+                    steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
+                    assert sorted(steps) == [1, 2], (run.info.run_id, metric)
+                assert run.data.tags["sl.ray_task_id"] and run.data.tags["sl.ray_node"]
+                params = {f.path for f in client.list_artifacts(run.info.run_id, "params")}
+                assert params and params <= {"params/theta.npy", "params/W1.npy", "params/W2.npy"}

@@ -255,6 +255,22 @@ def test_a_user_without_permission_cannot_read_the_runs_of_an_experiment(
     granted = cli("compare", "--experiment", "private", cwd=tmp_path, env=bob)
     assert run_id[:8] in granted.stdout
 
+    # READ is not EDIT: training into the experiment is one line, exit 2, nothing recorded
+    for command in (["train"], ["train", "-m", "optim.lr=0.1,0.2"]):
+        args = [*command, *_overrides(tmp_path, digits_dir, "private")]
+        proc = cli(*args, cwd=tmp_path, env=bob, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert (
+            proc.stderr.strip()
+            .splitlines()[-1]
+            .endswith(
+                "user 'bob' may not write there (the server denied it); ask the store's admin to "
+                "grant EDIT on the experiment; nothing was run"
+            )
+        ), proc.stderr
+    assert _runs(team, "private") == [run_id]
+
 
 # --- stop and start again (last: it restarts the module's store) ---------------------------------
 

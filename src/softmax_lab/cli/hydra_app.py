@@ -237,6 +237,12 @@ def task(cfg: DictConfig) -> JobOutcome | None:
         outcome = run_job(config, replace(ctx, on_epoch=table))
     except StoreFullError as e:  # its run could not even be created: one line, no traceback
         outcome = JobOutcome("FAILED", None, f"{type(e).__name__}: {e}")
+    except InputError as e:  # its run was refused (a server denying this user EDIT)
+        if sweep is not None:
+            outcome = JobOutcome("FAILED", None, f"{type(e).__name__}: {e}")
+        else:
+            state.last_exit_code[0] = report_input_error(e, suffix="; nothing was run")
+            return None
     finally:
         table.close()
     report_outcome(outcome)

@@ -145,6 +145,9 @@ def retry_locked(what: str, write: Callable[[], _T]) -> _T:
     StoreFullError
         At once, when the store's database or disk is full (``what: database or disk is
         full``): retrying cannot help.
+    TrackingError
+        At once, when a server refuses the user this write (HTTP 403: MLflow's basic-auth app
+        and a user with no EDIT permission on the experiment).
     """
     delay = 0.1
     for attempt in range(1, LOCK_RETRIES + 1):
@@ -154,6 +157,12 @@ def retry_locked(what: str, write: Callable[[], _T]) -> _T:
         except MlflowException as err:
             if FULL in str(err):
                 raise StoreFullError(f"{what}: {FULL}") from err
+            if err.error_code == "PERMISSION_DENIED":
+                user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+                raise TrackingError(
+                    f"{what}: user {user!r} may not write there (the server denied it); ask the "
+                    "store's admin to grant EDIT on the experiment"
+                ) from err
             if "database is locked" not in str(err) or attempt == LOCK_RETRIES:
                 raise
             pause = delay * random.uniform(1, 2)  # jitter: processes that collided drift apart
