@@ -65,11 +65,12 @@ def test_metrics_equal_an_independent_evaluation(split) -> None:
     assert result.history[-1].test_error == err
 
 
-def _with_val(split, **kwargs):
-    """Train on the first 800 training rows, validating on the other 200."""
+def _with_val(split, net: SoftmaxRegression | None = None, **kwargs):
+    """Train ``net`` (a fresh one if None) on the first 800 training rows, validating on the
+    other 200."""
     X, y, X_test, y_test = split
     return train(
-        SoftmaxRegression(30, 10),
+        SoftmaxRegression(30, 10) if net is None else net,
         X[:800],
         y[:800],
         X_test,
@@ -86,19 +87,9 @@ def _with_val(split, **kwargs):
 def test_validation_metrics_equal_an_independent_evaluation_every_epoch(split) -> None:
     thetas: list[np.ndarray] = []
     net = SoftmaxRegression(30, 10)
-    X, y, X_test, y_test = split
-    result = train(
-        net,
-        X[:800],
-        y[:800],
-        X_test,
-        y_test,
-        lr=0.1,
-        batch_size=64,
-        epochs=3,
-        X_val=X[800:],
-        y_val=y[800:],
-        on_epoch=lambda m: thetas.append(net.params["theta"].astype(np.float64)),
+    X, y = split[0], split[1]
+    result = _with_val(
+        split, net, on_epoch=lambda m: thetas.append(net.params["theta"].astype(np.float64))
     )
     assert len(thetas) == 3
     for m, theta in zip(result.history, thetas, strict=True):
