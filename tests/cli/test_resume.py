@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_command
 from helpers.servers import clean_env
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
@@ -198,13 +199,11 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     done_before = set(runs.loc[runs["status"] == "FINISHED", "params.optim.lr"])
     assert 1 <= len(done_before) < len(LRS)
 
-    resumed = subprocess.run(
+    resumed = run_command(
         _sweep_args(tmp_path, digits_dir, BASIC, "resume=true"),
         cwd=tmp_path,
         env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
+        check=False,
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resume: {len(done_before)} of 4 jobs skipped" in resumed.stdout
@@ -224,11 +223,9 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
 @pytest.mark.slow
 def test_resume_with_everything_finished_runs_nothing(tmp_path: Path, digits_dir: Path) -> None:
     args = [*_sweep_args(tmp_path, digits_dir)[:-2], "optim.lr=0.1,0.2", "optim.epochs=1"]
-    first = subprocess.run(args, cwd=tmp_path, env=clean_env(), capture_output=True, text=True)
+    first = run_command(args, cwd=tmp_path, env=clean_env(), check=False)
     assert first.returncode == 0, first.stderr
-    again = subprocess.run(
-        [*args, "resume=true"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True
-    )
+    again = run_command([*args, "resume=true"], cwd=tmp_path, env=clean_env(), check=False)
     assert again.returncode == 0, again.stderr
     assert "resume: 2 of 2 jobs skipped" in again.stdout and "0 to run" in again.stdout
     assert len(reading.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")) == 2
@@ -286,14 +283,7 @@ def test_sweep_killed_during_fused_training_closes_every_open_run(
     assert "the open runs were closed as KILLED" in err
     runs = reading.runs_frame(uri, "r", include_parents=True)
     assert set(runs["status"]) == {"KILLED"} and len(runs) == 5, runs[["status", "run_id"]]
-    again = subprocess.run(
-        [*args, "resume=true"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = run_command([*args, "resume=true"], cwd=tmp_path, env=clean_env(), check=False)
     assert again.returncode == 0, again.stderr
     assert "resume: 0 of 4 jobs skipped" in again.stdout
     finished = reading.runs_frame(uri, "r").query("status == 'FINISHED'")
@@ -361,14 +351,7 @@ def test_resume_after_sigkill_closes_dead_runs_and_keeps_job_numbers_fused(
     assert len(_active_locks(uri)) == 1, "the killed sweep's lock stays behind"
     kept = {0: _tree(sweep_dir / "0"), 2: _tree(sweep_dir / "2")}
 
-    resumed = subprocess.run(
-        [*args, "resume=true"],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    resumed = run_command([*args, "resume=true"], cwd=tmp_path, env=clean_env(), check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"sweep lock: taken over from a dead process (pid {proc.pid} on host" in resumed.stdout
     assert "resume: 2 of 4 jobs skipped" in resumed.stdout
