@@ -162,10 +162,6 @@ class OpenJob:
         return reason
 
 
-def _fail(job: OpenJob, reason: str) -> JobOutcome:
-    return job.fail(reason)
-
-
 def log_failure(what: str, e: Exception) -> None:
     """A full disk or store, or a user's mistake found only when the job runs (an
     ``InputError``, e.g. ``dataset.val_size`` not smaller than the training set), fails the run
@@ -241,7 +237,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
         )
     job = OpenJob(cfg, ctx, rec)
     if ctx.output_problem is not None:  # e.g. no space left for Hydra's files of the job
-        _fail(job, ctx.output_problem)
+        job.fail(ctx.output_problem)
         return job
     try:
         ctx.output_dir.mkdir(parents=True, exist_ok=True)
@@ -265,7 +261,7 @@ def open_job(cfg: Config, ctx: JobContext) -> OpenJob:
         raise
     except Exception as e:  # recorded on the run; the sweep goes on
         log_failure("job failed before training", e)
-        _fail(job, f"{type(e).__name__}: {e}")
+        job.fail(f"{type(e).__name__}: {e}")
     return job
 
 
@@ -351,7 +347,7 @@ def close_job(
         reason = (
             str(error) if isinstance(error, DivergenceError) else f"{type(error).__name__}: {error}"
         )
-        return _fail(job, reason)
+        return job.fail(reason)
     explosion = detect_explosion(
         result.history, n_classes=job.data.n_classes, max_train_loss=job.cfg.optim.max_train_loss
     )
@@ -373,7 +369,7 @@ def close_job(
         raise
     except Exception as e:
         log_failure("logging the job's outputs failed", e)
-        return _fail(job, f"{type(e).__name__}: {e}")
+        return job.fail(f"{type(e).__name__}: {e}")
     job.outcome = JobOutcome(status, job.rec.run_id, flagged, job.history)
     return job.outcome
 
