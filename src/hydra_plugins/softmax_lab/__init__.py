@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from softmax_lab.cli import hydra_app, launcher, ray_launcher, sweeper
+from softmax_lab.cli import hydra_app, launcher, optuna_sweeper, ray_launcher, sweeper
 
 __all__ = [
     "ExperimentsSearchPath",
     "ExperimentsSource",
     "FusedLauncher",
+    "OptunaSweeper",
     "RayLauncher",
     "SoftmaxLabSweeper",
 ]
@@ -23,6 +24,11 @@ __all__ = [
 
 class SoftmaxLabSweeper(sweeper.SoftmaxLabSweeper):
     """``hydra/sweeper=softmax_lab``: see ``softmax_lab.cli.sweeper``."""
+
+
+class OptunaSweeper(optuna_sweeper.OptunaSweeper):
+    """``hydra/sweeper=optuna``: see ``softmax_lab.cli.optuna_sweeper`` (Optuna imported on
+    use)."""
 
 
 class FusedLauncher(launcher.FusedLauncher):
@@ -53,3 +59,25 @@ ConfigStore.instance().store(
 ConfigStore.instance().store(
     group="hydra/launcher", name="ray", node=ray_launcher.RayLauncherConf, provider="softmax_lab"
 )
+ConfigStore.instance().store(
+    group="hydra/sweeper",
+    name="optuna",
+    node=optuna_sweeper.OptunaSweeperConf,
+    provider="softmax_lab",
+)
+for _name, _node in (
+    ("tpe", optuna_sweeper.TPESamplerConf),
+    ("random", optuna_sweeper.RandomSamplerConf),
+):
+    ConfigStore.instance().store(
+        group="hydra/sweeper/sampler", name=_name, node=_node, provider="softmax_lab"
+    )
+for _name, _node in (
+    ("none", optuna_sweeper.NopPrunerConf),
+    ("median", optuna_sweeper.MedianPrunerConf),
+    ("successive_halving", optuna_sweeper.SuccessiveHalvingPrunerConf),
+    ("hyperband", optuna_sweeper.HyperbandPrunerConf),
+):
+    ConfigStore.instance().store(
+        group="hydra/sweeper/pruner", name=_name, node=_node, provider="softmax_lab"
+    )

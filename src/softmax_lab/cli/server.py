@@ -77,6 +77,11 @@ def _use(store: TeamStore, uri: str) -> None:
     print(f"admin credentials: {store.admin_env} (mode 0600); to use the store:")
     print(f"  export MLFLOW_TRACKING_URI={uri}")
     print(f"  set -a; . {store.admin_env}; set +a")
+    if store.study_storage_file.is_file():
+        print(
+            f"Optuna searches (hydra/sweeper=optuna) keep their studies beside it: "
+            f"hydra.sweeper.storage=$(cat {store.study_storage_file})"
+        )
 
 
 def _start(store: TeamStore, args: argparse.Namespace) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from softmax_lab.cli.console import SweepProgress
 
-__all__ = ["SweepState", "composed", "current", "last_exit_code", "prepared"]
+if TYPE_CHECKING:
+    from softmax_lab.core.training import EpochMetrics
+
+__all__ = ["SweepState", "composed", "current", "judges", "last_exit_code", "prepared"]
 
 
 @dataclass
@@ -25,6 +29,9 @@ class SweepState:
 composed: dict[tuple[str, ...], Any] = {}
 # (resolved tracking URI, experiment) → experiment id, prepared for a single run (run_check)
 prepared: dict[tuple[str, str], str] = {}
+# Hydra job number → its judge, set by the Optuna sweeper for a batch of trials: called after
+# each of the job's logged epochs, True stops the job there (pruned)
+judges: dict[int, Callable[[EpochMetrics], bool]] = {}
 current: list[SweepState] = []  # at most one: the sweep this process is running
 last_exit_code: list[int] = [0]  # set by a sweep or a single run, read by the CLI
 # job output dir → why its Hydra files could not be written (hydra_job); taken by its task

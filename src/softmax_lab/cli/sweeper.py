@@ -50,6 +50,7 @@ __all__ = [
     "SoftmaxLabSweeperConf",
     "bookkeeping_overrides",
     "consecutive_stretches",
+    "finish_parent",
     "sweep_signature",
 ]
 
@@ -91,6 +92,35 @@ def bookkeeping_overrides(parent_run_id: str, sweep_id: str) -> list[str]:
     return [f"tracking.parent_run_id='{parent_run_id}'", f"tracking.sweep_id='{sweep_id}'"]
 
 
+def finish_parent(
+    uri: str, experiment: str, sweep_id: str, parent: str, status: str, reason: str | None
+) -> bool:
+    """End a sweep's parent run; whether the store took it. Any run of the sweep the store
+    could not close (e.g. it is full) is named in one line on stderr, the parent's included."""
+    from softmax_lab.tracking import reading, run_writes
+
+    problem = None
+    try:
+        run_writes.finish_run(uri, parent, status, reason)
+    except Exception as e:  # the store is full, or gone: say which runs stay RUNNING
+        problem = f"{type(e).__name__}: {e}"
+    try:
+        runs = reading.runs_frame(uri, experiment, sweep_id=sweep_id)
+        running = [str(r) for r in runs.loc[runs["status"] == "RUNNING", "run_id"]]
+    except Exception as e:  # reading failed too: the line says what is known
+        running = [f"(unknown: {type(e).__name__}: {e})"]
+    if problem is None and not running:
+        return True
+    left = ([f"parent {parent}"] if problem is not None else []) + running
+    print(
+        f"softmax-lab: the store at {uri} could not close every run of sweep {sweep_id}"
+        + (f" ({problem})" if problem else "")
+        + f"; left RUNNING: {', '.join(left)}",
+        file=sys.stderr,
+    )
+    return False
+
+
 @dataclass
 class SoftmaxLabSweeperConf:
     """``hydra/sweeper=softmax_lab`` (the default in conf/config.yaml)."""
@@ -127,24 +157,36 @@ class SoftmaxLabSweeper(BasicSweeper):
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         return [list(job) for batch in self.split_arguments(overrides, None) for job in batch]
 
-    def _compose_and_validate(self, jobs: list[list[str]]) -> list[Config]:
-        """Compose each job once (kept in ``self._composed`` for the launcher), check all.
+    def compose_configs(
+        self, jobs: Sequence[Sequence[str]], nums: Sequence[int] | None = None
+    ) -> tuple[list[DictConfig], list[Config | None], list[str]]:
+        """Compose each job once and check it: the composed configs (for the launcher), each
+        job's validated ``Config`` (None for a bad one) and one line per bad job, naming it by
+        its number (``nums``, else its index).
 
         Jobs that differ only in plain values share one Hydra composition (``compose_jobs``).
         """
         assert self.hydra_context is not None and self.config is not None
-        configs, problems = [], []
-        self._composed: list[DictConfig] = compose_jobs(
-            self.hydra_context.config_loader, self.config, jobs
-        )
-        for i, (job, composed) in enumerate(zip(jobs, self._composed, strict=True)):
+        configs: list[Config | None] = []
+        problems = []
+        composed = compose_jobs(self.hydra_context.config_loader, self.config, jobs)
+        for i, (job, cfg) in enumerate(zip(jobs, composed, strict=True)):
+            label = f"job {i if nums is None else nums[i]} ({' '.join(job)})"
             try:
-                configs.append(validate(to_config(composed)))
+                configs.append(validate(to_config(cfg)))
+                continue
             except ConfigError as e:
-                problems.append(f"job {i} ({' '.join(job)}): {'; '.join(e.problems)}")
+                problems.append(f"{label}: {'; '.join(e.problems)}")
             except InputError as e:
                 detail = str(e).replace("\n  ", "; ")
-                problems.append(f"job {i} ({' '.join(job)}): {detail}")
+                problems.append(f"{label}: {detail}")
+            configs.append(None)
+        return composed, configs, problems
+
+    def _compose_and_validate(self, jobs: list[list[str]]) -> list[Config]:
+        """Compose each job once (kept in ``self._composed`` for the launcher), check all;
+        exit code 2 with every bad job named, before anything runs."""
+        self._composed, checked, problems = self.compose_configs(jobs)
         if problems:
             print(
                 f"softmax-lab: {len(problems)} of {len(jobs)} jobs have invalid configs; "
@@ -152,7 +194,7 @@ class SoftmaxLabSweeper(BasicSweeper):
                 file=sys.stderr,
             )
             raise SystemExit(INPUT_ERROR_EXIT)
-        return configs
+        return [c for c in checked if c is not None]
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
@@ -235,7 +277,7 @@ class SoftmaxLabSweeper(BasicSweeper):
         try:
             if todo:
                 results = self._launch(todo, [jobs[i] + extra for i in todo], tracked, sweep)
-            failed = self._failures(results, todo, jobs)
+            failed = self.job_failures(results, todo, jobs)
             status = "FAILED" if failed else "FINISHED"
         except Exception as e:  # not an interruption: the parent run FAILED, with the cause
             status, reason = "FAILED", f"{type(e).__name__}: {e}"
@@ -244,36 +286,10 @@ class SoftmaxLabSweeper(BasicSweeper):
             if sweep.progress is not None:
                 sweep.progress.close()
             state.current.clear()
-            closed = self._finish_parent(tracked, status, reason)
+            closed = finish_parent(
+                tracked.uri, tracked.experiment, tracked.sweep_id, tracked.parent, status, reason
+            )
         return results, failed, closed
-
-    @staticmethod
-    def _finish_parent(tracked: _Tracked, status: str, reason: str | None) -> bool:
-        """End the parent run; whether the store took it. Any run of the sweep the store could
-        not close (e.g. it is full) is named in one line on stderr, the parent's included."""
-        from softmax_lab.tracking import reading, run_writes
-
-        problem = None
-        try:
-            run_writes.finish_run(tracked.uri, tracked.parent, status, reason)
-        except Exception as e:  # the store is full, or gone: say which runs stay RUNNING
-            problem = f"{type(e).__name__}: {e}"
-        try:
-            runs = reading.runs_frame(tracked.uri, tracked.experiment, sweep_id=tracked.sweep_id)
-            running = [str(r) for r in runs.loc[runs["status"] == "RUNNING", "run_id"]]
-        except Exception as e:  # reading failed too: the line says what is known
-            running = [f"(unknown: {type(e).__name__}: {e})"]
-        if problem is None and not running:
-            return True
-        left = ([f"parent {tracked.parent}"] if problem is not None else []) + running
-        print(
-            f"softmax-lab: the store at {tracked.uri} could not close every run of sweep "
-            f"{tracked.sweep_id}"
-            + (f" ({problem})" if problem else "")
-            + f"; left RUNNING: {', '.join(left)}",
-            file=sys.stderr,
-        )
-        return False
 
     def _stop_unwritable(self, tracked: _Tracked, reason: str) -> None:
         """Stop a sweep whose directory cannot be written, before any job: its parent run
@@ -377,32 +393,42 @@ class SoftmaxLabSweeper(BasicSweeper):
         numbers (``launch_numbered``), so a resume's jobs still fuse as one batch; any other
         launcher gets one ``launch`` per stretch of consecutive numbers.
         """
-        from threadpoolctl import threadpool_limits
-
-        assert self.launcher is not None
-        self._hand_over(todo, run_jobs, tracked.parent, tracked.sweep_id)
+        self.hand_over(todo, run_jobs, tracked.parent, tracked.sweep_id)
         mark("first_job")
-        numbered = getattr(self.launcher, "launch_numbered", None)  # the fused launcher's
-        with threadpool_limits(limits=1, user_api="blas"):
-            if numbered is not None:
-                results = list(numbered(run_jobs, todo))
-            else:  # Hydra's launchers number jobs from initial_job_idx on: one call per stretch
-                results = []
-                for start, stop in consecutive_stretches(todo):
-                    results += self.launcher.launch(
-                        run_jobs[start:stop], initial_job_idx=todo[start]
-                    )
+        results = self.launch_jobs(run_jobs, todo)
         mark("last_job_done")
         return results
 
-    def _hand_over(
-        self, todo: list[int], run_jobs: list[list[str]], parent: str, sweep: str
+    def launch_jobs(self, run_jobs: Sequence[Sequence[str]], nums: Sequence[int]) -> list[Any]:
+        """Run jobs numbered ``nums`` through the launcher with one BLAS thread (see
+        ``_launch``): the fused launcher takes the numbers, any other launcher gets one
+        ``launch`` per stretch of consecutive numbers."""
+        from threadpoolctl import threadpool_limits
+
+        assert self.launcher is not None
+        numbered = getattr(self.launcher, "launch_numbered", None)  # the fused launcher's
+        with threadpool_limits(limits=1, user_api="blas"):
+            if numbered is not None:
+                return list(numbered(run_jobs, nums))
+            # Hydra's launchers number jobs from initial_job_idx on: one call per stretch
+            results: list[Any] = []
+            for start, stop in consecutive_stretches(nums):
+                results += self.launcher.launch(run_jobs[start:stop], initial_job_idx=nums[start])
+            return results
+
+    def hand_over(
+        self,
+        todo: Sequence[int],
+        run_jobs: Sequence[Sequence[str]],
+        parent: str,
+        sweep: str,
+        composed: Sequence[DictConfig] | None = None,
     ) -> None:
         """Give the launcher the configs composed for validation, so it need not compose again
         (our fused launcher takes them; others compose as usual)."""
         state.composed.clear()
-        for i, overrides in zip(todo, run_jobs, strict=True):
-            cfg = self._composed[i]
+        for k, (i, overrides) in enumerate(zip(todo, run_jobs, strict=True)):
+            cfg = self._composed[i] if composed is None else composed[k]
             with read_write(cfg), open_dict(cfg):
                 cfg.tracking.parent_run_id = parent
                 cfg.tracking.sweep_id = sweep
@@ -410,7 +436,9 @@ class SoftmaxLabSweeper(BasicSweeper):
             state.composed[tuple(overrides)] = cfg
 
     @staticmethod
-    def _failures(results: Sequence[Any], todo: list[int], jobs: list[list[str]]) -> list[str]:
+    def job_failures(
+        results: Sequence[Any], todo: Sequence[int], jobs: Sequence[Sequence[str]]
+    ) -> list[str]:
         """One line per failed job (numbered in the whole grid), from the jobs' own outcomes
         (any launcher)."""
         failed = []

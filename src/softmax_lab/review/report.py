@@ -22,6 +22,7 @@ from softmax_lab.config.schema import Config, flatten
 __all__ = [
     "EXPLODED",
     "FORMATS",
+    "PRUNED",
     "compare_runs",
     "compare_table",
     "default_sort",
@@ -41,6 +42,7 @@ NAME_WIDTH = 40  # the ``table`` format shortens longer run names (sweep overrid
 # the non-param columns
 TABLE_FIXED = ("run", "name", "status", "flag", *METRICS, *VAL_METRICS, "seconds")
 EXPLODED = "exploded"  # the flag of a run tagged sl.exploded=true
+PRUNED = "pruned"  # the flag of a run tagged sl.pruned=true: "pruned@<epoch it stopped after>"
 
 
 def _numeric_if_possible(values: pd.Series) -> pd.Series:
@@ -90,9 +92,9 @@ def compare_table(
     sort : str
         Column to sort by, ascending: a metric (``test/error``, ``val/error``, ``train/loss``,
         any other metric logged), ``seconds``, ``name``, or any param (shown or not; numeric
-        params sort as numbers). Runs flagged ``exploded`` come after the other runs, so the
-        first row is never one; runs that FAILED or were KILLED, and runs without a value to
-        sort by, come last.
+        params sort as numbers). Runs a search pruned come after the runs that trained all
+        their epochs, and runs flagged ``exploded`` after those, so the first row is never
+        one; runs that FAILED or were KILLED, and runs without a value to sort by, come last.
     top : int, optional
         Keep only the first ``top`` rows.
 
@@ -101,7 +103,8 @@ def compare_table(
     DataFrame
         Columns ``run`` (first 8 characters of the run id), ``name``, ``status``, ``flag`` (only
         when a run has one: ``exploded`` for a run tagged ``sl.exploded=true``, whose final train
-        loss was not below its ``optim.max_train_loss``, by default ln k), then the params
+        loss was not below its ``optim.max_train_loss``, by default ln k; ``pruned@E`` for a
+        trial an Optuna search stopped after epoch E), then the params
         that vary across ``df`` (numeric where they are numbers; ``optim.lr``,
         ``optim.batch_size``, ``optim.epochs`` when none varies), then the last epoch's
         ``train/loss``, ``train/error``, ``val/loss`` and ``val/error`` (only when a run has a
@@ -154,8 +157,13 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
         }
     )
     exploded = (column("tags.sl.exploded") == "true").to_numpy()
-    if exploded.any():  # only then: tables of runs that all learned keep their columns
-        table["flag"] = [EXPLODED if e else None for e in exploded]
+    pruned = (column("tags.sl.pruned") == "true").to_numpy()
+    if exploded.any() or pruned.any():  # only then: tables of runs that all learned keep theirs
+        stopped = column("tags.sl.stopped_at_epoch")
+        table["flag"] = [
+            EXPLODED if e else f"{PRUNED}@{s}" if p else None
+            for e, p, s in zip(exploded, pruned, stopped, strict=True)
+        ]
     for key in _shown_params(df):
         table[key] = _numeric_if_possible(column(f"params.{key}"))
     # the validation columns only when a run has them, between train and test
@@ -186,7 +194,9 @@ def _ranked(df: pd.DataFrame, *, sort: str, top: int | None) -> pd.DataFrame:
         key = pd.to_numeric(column(hidden[sort]), errors="coerce")
     table["_key"] = key.to_numpy()
     last = table["status"].isin(LAST_STATUSES) | table["_key"].isna()
-    table["_rank"] = np.where(last, 2, np.where(exploded, 1, 0))  # learned, exploded, the rest
+    # learned, then pruned (stopped early by a search: its value is of fewer epochs), then
+    # exploded, then the rest
+    table["_rank"] = np.where(last, 3, np.where(exploded, 2, np.where(pruned, 1, 0)))
     table = table.sort_values(["_rank", "_key"], kind="stable", na_position="last")
     table = table.drop(columns=["_rank", "_key"])
     return table if top is None else table.head(top)

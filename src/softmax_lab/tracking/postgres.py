@@ -217,9 +217,13 @@ class Cluster:
             raise TrackingError(f"PostgreSQL of {self.data} did not stop: {done.stderr.strip()}")
         return True
 
-    def create_database(self, name: str, *, host: str, port: int) -> None:
-        """Create database ``name`` owned by ``SUPERUSER`` unless it exists."""
+    def create_database(
+        self, name: str, *, host: str, port: int, owner: tuple[str, str] | None = None
+    ) -> None:
+        """Create database ``name`` unless it exists, owned by ``SUPERUSER``, or by the login
+        role ``owner`` (name, password: created, or its password set, first)."""
         import psycopg
+        from psycopg import sql
 
         with psycopg.connect(
             host=host,
@@ -229,9 +233,24 @@ class Cluster:
             autocommit=True,
             passfile=str(self.pgpass),
         ) as con:
+            if owner is not None:
+                role, password = owner
+                exists = con.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                verb = "ALTER" if exists.fetchone() is not None else "CREATE"
+                con.execute(
+                    sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(role), sql.Literal(password)
+                    )
+                )
             found = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if found is None:
-                con.execute(f'CREATE DATABASE "{name}"')
+                con.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                    if owner is None
+                    else sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(name), sql.Identifier(owner[0])
+                    )
+                )
 
 
 def write_private(path: Path, text: str) -> None:

@@ -208,6 +208,21 @@ def metric_history(uri: str | None, run_id: str, key: str) -> list[tuple[int, fl
     return [(int(p.step), float(p.value)) for p in points]
 
 
+def run_tags(uri: str | None, run_id: str) -> dict[str, str]:
+    """Every tag of ``run_id``.
+
+    Raises
+    ------
+    TrackingError
+        An unknown run, or a server that denies the user access to it.
+    """
+    uri, client = reader_for(uri)
+    try:
+        return dict(client.get_run(run_id).data.tags)
+    except MlflowException as err:
+        raise run_error(uri, run_id, err) from err
+
+
 def find_runs_by_config_hash(
     uri: str | None, experiment: str, config_hash: str
 ) -> list[tuple[str, str]]:

@@ -7,12 +7,13 @@ RUNNING, closed by its resume (``close_dead_children``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import RunTag
+from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 
 from softmax_lab.errors import StoreFullError
@@ -94,6 +95,18 @@ def set_run_tags(uri: str | None, run_id: str, tags: Mapping[str, Any]) -> None:
             client.log_batch(run_id, tags=chunk, synchronous=True)
 
         retry_locked(f"tag run {run_id}", write)
+
+
+def log_metrics(uri: str | None, run_id: str, metrics: Mapping[str, float], *, step: int) -> None:
+    """Log ``metrics`` at ``step`` on any run by id (e.g. a study's best values on its parent)."""
+    _, client = reader_for(uri)
+    now = int(time.time() * 1000)
+    points = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+
+    def write() -> None:
+        client.log_batch(run_id, metrics=points, synchronous=True)
+
+    retry_locked(f"log metrics of run {run_id}", write)
 
 
 def reopen_run(uri: str | None, run_id: str) -> None:

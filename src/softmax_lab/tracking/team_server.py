@@ -10,6 +10,9 @@ Everything lives in one directory (``TeamStore.root``)::
     flask-secret       the key of the server's CSRF tokens and sessions, one for all its workers
                        (0600)
     pgpass             the database password, for libpq (0600)
+    study-storage.url  the database of Optuna studies in the same PostgreSQL, as a URL with its
+                       own role's password (0600): hydra.sweeper.storage for searches into
+                       this store
     server.json        host and ports of the last start
     mlflow.pid         the PID of the ``mlflow server`` that ``start`` started
     logs/              mlflow.log, postgresql.log
@@ -36,6 +39,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from softmax_lab.errors import TrackingError
 from softmax_lab.tracking.postgres import SUPERUSER, Cluster, write_private
@@ -45,6 +49,9 @@ __all__ = ["ADMIN_USERNAME", "ServerState", "TeamStore"]
 ADMIN_USERNAME = "admin"
 DATABASE = "mlflow"
 AUTH_DATABASE = "mlflow_auth"
+# Optuna's studies: a database and login role of their own (Optuna and MLflow both keep an
+# alembic_version table, so they cannot share one database)
+STUDY_DATABASE = STUDY_ROLE = "optuna"
 READY_TIMEOUT = 180.0  # seconds for a first start: MLflow migrates two fresh databases
 STOP_TIMEOUT = 30.0
 GRACE_SECONDS = 10  # for requests under way when the server is told to stop
@@ -102,6 +109,10 @@ class TeamStore:
     @property
     def pid_file(self) -> Path:
         return self.root / "mlflow.pid"
+
+    @property
+    def study_storage_file(self) -> Path:
+        return self.root / "study-storage.url"
 
     @property
     def settings_file(self) -> Path:
@@ -176,6 +187,18 @@ class TeamStore:
         self.cluster.start(host=host, port=port)
         for name in (DATABASE, AUTH_DATABASE):
             self.cluster.create_database(name, host=host, port=port)
+        # the studies' role keeps its password (the URL file is its only copy); host and port
+        # are those of this start
+        password = secrets.token_urlsafe(24)
+        if self.study_storage_file.is_file():
+            password = urlsplit(self.study_storage_file.read_text().strip()).password or password
+        self.cluster.create_database(
+            STUDY_DATABASE, host=host, port=port, owner=(STUDY_ROLE, password)
+        )
+        write_private(
+            self.study_storage_file,
+            f"postgresql+psycopg://{STUDY_ROLE}:{password}@{host}:{port}/{STUDY_DATABASE}\n",
+        )
 
     def start_mlflow(
         self, *, host: str, port: int, pg_host: str, pg_port: int, workers: int
