@@ -11,6 +11,8 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``run_check``: a single run's config and store checked before Hydra makes its directory;
 - ``sweeper``: ``hydra/sweeper=softmax_lab``: every job composed and validated first, the
   store and the sweep's parent run, resume;
+- ``search_space``: the search space of ``hydra/sweeper=optuna``: ``hydra.sweeper.params`` and
+  the command line's sweep overrides as Optuna distributions, and each trial back as overrides;
 - ``compose``: composing a sweep's jobs once per family instead of once per job;
 - ``convert``: the boundary: a ``DictConfig`` in, a ``config.schema.Config`` out;
 - ``launcher``: ``hydra/launcher=fused``: fused groups side by side, the rest one by one;
