@@ -21,8 +21,8 @@ How a study runs:
   once while the others go on.
 - Every trial is an MLflow child run of the study's parent run, tagged ``sl.trial_number``,
   ``sl.trial_state`` (COMPLETE, PRUNED or FAIL) and ``sl.study_name``; a pruned run keeps the
-  epochs it trained (FINISHED, ``sl.pruned=true``). A diverging trial is FAIL and the study
-  goes on. The outcomes of a batch are told to Optuna when the whole batch has ended, so the
+  epochs it trained (FINISHED, ``sl.pruned=true``). A diverging trial (a non-finite loss, or
+  one that exploded: ``optim.max_train_loss``) is FAIL and the study goes on. The outcomes of a batch are told to Optuna when the whole batch has ended, so the
   pruners that compare with finished trials (median) judge a batch's trials the same whatever
   order they report in: a seeded study repeats its trials and numbers.
 - The study's trials live in its own database next to the MLflow store
@@ -603,6 +603,8 @@ class OptunaSweeper(SoftmaxLabSweeper):
         history = getattr(outcome, "history", [])
         if status != "FINISHED" or not history:
             return _Told("FAIL", None, run_id, getattr(outcome, "reason", None) or status)
+        if getattr(outcome, "reason", None):  # FINISHED but exploded: it diverged all the same
+            return _Told("FAIL", None, run_id, outcome.reason)
         value = objective_value(history[-1], self.objective)
         if value is None or not math.isfinite(value):
             return _Told("FAIL", None, run_id, f"{self.objective} is {value}")
@@ -764,13 +766,17 @@ class OptunaSweeper(SoftmaxLabSweeper):
 
 
 def _instantiate(conf: Any, key: str) -> Any:
-    """A sampler or pruner from its ``_target_`` config; a bad one names ``key``."""
+    """A sampler or pruner: Hydra made it already when it made this sweeper (its config is
+    instantiated recursively); from its ``_target_`` config otherwise. A bad one names ``key``."""
     from hydra.utils import instantiate
+    from omegaconf import DictConfig
 
+    if not isinstance(conf, (DictConfig, dict)):
+        return conf
     try:
         return instantiate(conf)
     except Exception as err:
-        raise InputError(f"{key}: cannot make it from {dict(conf)!r}: {err}") from err
+        raise InputError(f"{key}: cannot make it from {conf!r}: {err}") from err
 
 
 def _importances(study: optuna.Study) -> dict[str, float] | None:
