@@ -17,6 +17,8 @@ Its modules:
 - ``sweep_curves``: every run of a sweep's curve overlaid (``plot_overlaid_curves``);
 - ``predictions``: classified images with their predicted (and true) labels
   (``draw_predictions``).
+- ``study``: an Optuna study's optimisation history, parallel coordinates and parameter
+  importances, from plain ``TrialPoint`` rows (``draw_study_pictures``).
 
 Each picture's pixel size depends only on its input's shape, and the same input gives the same
 bytes.
