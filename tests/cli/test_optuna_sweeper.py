@@ -138,9 +138,10 @@ def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_end
         "-m",
         *common_overrides(tmp_path, digits_dir),
         *SEARCH,
-        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_trials=6",
         "hydra.sweeper.n_jobs=2",
-        "optim.epochs=int(interval(30,40))",  # long enough to be stopped mid-batch
+        "hydra/sweeper/pruner=none",
+        "optim.epochs=int(interval(400,500))",  # a second or two: long enough to be stopped
     ]
     proc = subprocess.Popen(
         args,
@@ -156,7 +157,7 @@ def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_end
     for line in proc.stdout:  # wait until the second batch is under way
         seen.append(line)
         if sum("run " in s and ": FINISHED" in s for s in seen) >= 2:
-            time.sleep(1.0)
+            time.sleep(0.3)  # the second batch has started
             break
     os.killpg(proc.pid, signal.SIGTERM)
     proc.communicate(timeout=120)
@@ -167,16 +168,14 @@ def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_end
     interrupted = [t for t in study.get_trials() if t.user_attrs.get("sl.interrupted")]
     assert interrupted and all(t.state.name == "FAIL" for t in interrupted)
     waiting = [t for t in study.get_trials() if t.state.name == "WAITING"]
-    assert sorted(t.params["optim.lr"] for t in waiting) == sorted(
-        t.params["optim.lr"] for t in interrupted
-    )
+    assert len(waiting) == len(interrupted)  # queued again (their parameters: checked below)
     assert set(reading.runs_frame(uri, "t")["status"]) <= {"FINISHED", "KILLED"}
 
     out = cli(*args[3:], "resume=true", cwd=tmp_path).stdout
     assert "resume: the study has" in out
     study = _study(tmp_path, uri)  # the same study, continued
     counted = [t for t in study.get_trials() if not t.user_attrs.get("sl.interrupted")]
-    assert len(counted) == 8 and {t.state.name for t in counted} <= {"COMPLETE", "PRUNED"}
+    assert len(counted) == 6 and {t.state.name for t in counted} == {"COMPLETE"}
     retried = [t for t in counted if "sl.retry_of" in t.user_attrs]
     assert sorted(t.user_attrs["sl.retry_of"] for t in retried) == sorted(
         t.number for t in interrupted
