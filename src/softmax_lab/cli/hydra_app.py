@@ -193,6 +193,8 @@ def report_outcome(outcome: JobOutcome) -> None:
     line = f"run {outcome.run_id}: {outcome.status}" + (
         f" ({outcome.reason})" if outcome.reason else ""
     )
+    if outcome.stopped_at is not None:
+        line += f" (pruned after epoch {outcome.stopped_at})"
     sweep = state.current[0] if state.current else None
     if sweep is not None and sweep.progress is not None:
         sweep.progress.write(line)  # above the sweep's bar, not through it
