@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import yaml
 from helpers.cli import METRICS, cli
+from omegaconf import OmegaConf
 
-from softmax_lab.cli.launcher import start_group
+from softmax_lab.cli import state
+from softmax_lab.cli.launcher import FusedLauncher, start_group
 from softmax_lab.config.schema import Config, DatasetConfig, OptimConfig
 from softmax_lab.runs import timings
 from softmax_lab.tracking import reading, run_lookup
@@ -221,3 +223,28 @@ def test_start_group_gives_none_when_the_data_cannot_be_loaded(
     monkeypatch.setattr(timings, "_marks", {})
     assert start_group([0, 1], _group_configs(tmp_path / "missing")) is None  # the jobs report it
     assert "training_start" not in timings._marks
+
+
+def test_a_group_with_a_judged_job_trains_in_lockstep_replacing_a_prestarted_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs = _group_configs(None)
+    cfgs = [OmegaConf.create({"hydra": {"job": {"num": n}}}) for n in (4, 5)]  # Hydra job nums
+    launcher = FusedLauncher()
+    launcher.prestart(configs)
+    prestarted = launcher._prestarted[(0, 1)]
+    assert not prestarted.lockstep
+    monkeypatch.setattr(state, "judges", {5: lambda m: False})  # the sweeper's, by job number
+    worker = launcher._worker([0, 1], cfgs, configs)
+    try:
+        assert worker is not None and worker is not prestarted and worker.lockstep
+        assert not prestarted._process.is_alive()  # stopped, not left training
+    finally:
+        if worker is not None:
+            worker.stop()
+    launcher.prestart(configs)
+    monkeypatch.setattr(state, "judges", {})
+    unjudged = launcher._worker([0, 1], cfgs, configs)
+    assert unjudged is not None
+    unjudged.stop()
+    assert not unjudged.lockstep

@@ -370,3 +370,122 @@ def test_an_explicit_bound_replaces_ln_k() -> None:
     explosion = detect_explosion(history, n_classes=10, max_train_loss=3.5)
     assert explosion is not None and "is not below optim.max_train_loss=3.5;" in str(explosion)
     assert detect_explosion([], n_classes=10) is None
+
+
+# -- jobs stopped early by a judge (pruning) -----------------------------------------------
+
+
+def _stack(split, plan: StackPlan, stops: dict[int, set[int]] | None = None, **hooks):
+    """Train ``plan`` on a zero stack, shuffled by seed 3; ``stops``: epoch → jobs to stop."""
+    judge = None if stops is None else (lambda epoch: stops.get(epoch, set()))
+    model = SoftmaxRegression(30, 10 * len(plan.lrs))
+    results = train_stack(
+        model,
+        *split,
+        plan,
+        batch_size=64,
+        shuffle=True,
+        rng=seeded_rngs(3)[1],
+        judge=judge,
+        **hooks,
+    )
+    return model, results
+
+
+def test_a_stopped_column_ends_at_its_epoch_and_the_others_train_on(split) -> None:
+    lrs, epochs = (0.05, 0.1, 0.5), (5, 5, 5)
+    _, stopped = _stack(split, StackPlan(lrs, epochs, (0, 1, 2), (5, 5, 5)), {2: {1}})
+    # the same stack unstopped, with one more job reading block 1 for 2 epochs: its snapshot
+    _, full = _stack(split, StackPlan(lrs, epochs, (0, 1, 2, 1), (5, 5, 5, 2)))
+    got, snapshot = stopped[1], full[3]
+    assert got.stopped_at == 2 and got.error is None
+    assert [m.epoch for m in got.history] == [1, 2]
+    # up to the stop the stack is the same: the stopped block's θ is bit for bit the snapshot
+    assert got.params["theta"].tobytes() == snapshot.params["theta"].tobytes()
+    assert _strip(got.history) == _strip(snapshot.history)
+    assert got.test_confusion is None  # no job of this plan ends at epoch 2: not counted
+    for j in (0, 2):  # the stack narrowed after epoch 2: equal to float32 rounding
+        assert stopped[j].stopped_at is None and len(stopped[j].history) == 5
+        np.testing.assert_allclose(stopped[j].params["theta"], full[j].params["theta"], atol=1e-5)
+        for a, b in zip(stopped[j].history, full[j].history, strict=True):
+            assert a.train_loss == pytest.approx(b.train_loss, abs=1e-6)
+            assert a.test_loss == pytest.approx(b.test_loss, abs=1e-6)
+    assert full[1].stopped_at is None and len(full[1].history) == 5
+
+
+def test_stopping_gives_bitwise_the_same_results_for_the_same_plan_and_stops(split) -> None:
+    plan = StackPlan((0.05, 0.1, 0.5), (5, 4, 5), (0, 1, 2, 1), (5, 4, 5, 2))
+    stops = {1: {2}, 3: {0}}
+    _, a = _stack(split, plan, stops)
+    _, b = _stack(split, plan, stops)
+    assert [r.stopped_at for r in a] == [3, None, 1, None]
+    for x, y in zip(a, b, strict=True):
+        assert x.params["theta"].tobytes() == y.params["theta"].tobytes()
+        assert _strip(x.history) == _strip(y.history)
+
+
+def test_a_job_stopped_in_a_block_others_still_read_changes_nothing_for_them(split) -> None:
+    """The block stays in the stack, so no GEMM changes width: the others are bit for bit."""
+    plan = StackPlan((0.1, 0.3), (4, 4), (0, 0, 1), (4, 3, 4))
+    _, stopped = _stack(split, plan, {1: {0}})
+    _, full = _stack(split, plan)
+    assert stopped[0].stopped_at == 1 and len(stopped[0].history) == 1
+    assert stopped[0].params["theta"].tobytes() != full[0].params["theta"].tobytes()
+    for j in (1, 2):
+        assert stopped[j].params["theta"].tobytes() == full[j].params["theta"].tobytes()
+        assert _strip(stopped[j].history) == _strip(full[j].history)
+
+
+def test_a_block_leaves_the_stack_once_all_its_jobs_are_stopped(split) -> None:
+    plan = StackPlan((0.1, 0.3), (5, 5), (0, 0, 1), (5, 3, 5))
+    seen: list[tuple[int, int]] = []
+    ends: list[tuple[int, int | None]] = []
+    model, results = _stack(
+        split,
+        plan,
+        {2: {0, 1}},
+        on_epoch=lambda j, m: seen.append((j, m.epoch)),
+        on_job_end=lambda j, r: ends.append((j, r.stopped_at)),
+    )
+    assert [r.stopped_at for r in results] == [2, 2, None]
+    assert ends == [(0, 2), (1, 2), (2, None)]  # handed over as soon as they were stopped
+    assert [j for j, e in seen if e > 2] == [2, 2, 2]  # only job 2 is evaluated after epoch 2
+    # the stack was replaced by a narrower one after epoch 2: the model given stays there
+    theta = model.params["theta"]  # (30, 20)
+    assert theta[:, :10].tobytes() == results[0].params["theta"].tobytes()
+    assert not np.array_equal(theta[:, 10:], results[2].params["theta"])
+    assert results[2].test_confusion is not None  # its own last epoch counted it
+
+
+def test_a_stop_at_a_jobs_last_epoch_or_after_it_ended_is_ignored(split) -> None:
+    plan = StackPlan((0.1,), (3,), (0, 0), (3, 1))
+    _, results = _stack(split, plan, {1: {1}, 2: {1}, 3: {0}})
+    assert [r.stopped_at for r in results] == [None, None]
+    assert [len(r.history) for r in results] == [3, 1]
+
+
+def test_the_judge_must_name_jobs_of_the_plan(split) -> None:
+    with pytest.raises(
+        ValueError, match=r"the judge stopped jobs \[3\], but the plan has jobs 0..1"
+    ):
+        _stack(split, StackPlan((0.1, 0.2), (2, 2), (0, 1), (2, 2)), {1: {3}})
+
+
+@pytest.mark.parametrize("model", ["softmax", "mlp"])
+def test_train_should_stop_ends_after_the_epoch_it_says(split, model: str) -> None:
+    seen: list[int] = []
+
+    def should_stop(m: EpochMetrics) -> bool:
+        seen.append(m.epoch)
+        return m.epoch == 2
+
+    net = _net(model)
+    common = dict(lr=0.1, batch_size=64, shuffle=True)
+    stopped = train(net, *split, epochs=5, rng=seeded_rngs(3)[1], should_stop=should_stop, **common)
+    short = train(_net(model), *split, epochs=2, rng=seeded_rngs(3)[1], **common)
+    assert seen == [1, 2] and stopped.stopped_at == 2 and short.stopped_at is None
+    assert _strip(stopped.history) == _strip(short.history)
+    for name, array in short.params.items():
+        assert stopped.params[name].tobytes() == array.tobytes()
+        assert net.params[name].tobytes() == array.tobytes()  # trained in place up to the stop
+    assert stopped.test_confusion is None  # epoch 2 was not its last planned epoch

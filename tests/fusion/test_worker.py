@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from softmax_lab.core.training import DivergenceError, EpochMetrics, TrainResult
+from softmax_lab.core.training import DivergenceError, EpochEnd, EpochMetrics, TrainResult
 from softmax_lab.data.dataset import Dataset
 from softmax_lab.data.sources import load_dataset
 from softmax_lab.fusion.stacked import plan_fused, train_group
@@ -67,6 +67,52 @@ def test_worker_trains_bit_for_bit_as_in_process(digits: Dataset) -> None:
         assert (theirs.test_confusion == mine.test_confusion).all()
         assert _strip(theirs.history) == _strip(mine.history) == _strip(epochs[j])
         assert len(theirs.history) == plan.job_epochs[j]
+
+
+def test_a_lockstep_worker_stops_jobs_bit_for_bit_as_train_group_does(digits: Dataset) -> None:
+    plan = plan_fused([0.05, 0.2, 0.5, 0.2], [3, 4, 4, 2])  # jobs 1 and 3 read one block
+    stops = {2: {1}, 3: {0}}  # job 0 at its last epoch: ignored
+    worker = FusedWorker(digits, plan, batch_size=50, shuffle=True, seed=3, lockstep=True)
+    epochs: dict[int, list[EpochMetrics]] = {}
+    ended: dict[int, TrainResult] = {}
+    ends: list[int] = []
+    for j, event in worker.events():
+        if isinstance(event, EpochEnd):
+            assert j == -1 and event.epoch == len(ends) + 1  # each epoch once, in order
+            ends.append(event.epoch)
+            worker.verdict(event.epoch, stops.get(event.epoch, set()))
+        elif isinstance(event, EpochMetrics):
+            assert j not in ended and event.epoch == len(ends) + 1  # before its EpochEnd
+            epochs.setdefault(j, []).append(event)
+        else:
+            ended[j] = event
+    with threadpool_limits(limits=1, user_api="blas"):
+        here = train_group(
+            digits,
+            plan,
+            batch_size=50,
+            shuffle=True,
+            seed=3,
+            judge=lambda e: stops.get(e, set()),
+        )
+    assert ends == [1, 2, 3, 4]
+    assert [ended[j].stopped_at for j in range(4)] == [m.stopped_at for m in here]
+    assert [m.stopped_at for m in here] == [None, 2, None, None]
+    assert [m.epoch for m in ended[1].history] == [m.epoch for m in epochs[1]] == [1, 2]
+    for j, mine in enumerate(here):
+        theirs = ended[j]
+        assert theirs.params["theta"].tobytes() == mine.params["theta"].tobytes()
+        assert _strip(theirs.history) == _strip(mine.history) == _strip(epochs[j])
+
+
+def test_only_a_lockstep_worker_takes_verdicts(digits: Dataset) -> None:
+    worker = FusedWorker(digits, plan_fused([0.1], [1]), batch_size=50, shuffle=False, seed=0)
+    try:
+        with pytest.raises(ValueError, match=r"a verdict needs FusedWorker\(..., lockstep=True\)"):
+            worker.verdict(1, ())
+        assert not any(isinstance(e, EpochEnd) for _, e in worker.events())
+    finally:
+        worker.stop()
 
 
 def test_worker_validates_bit_for_bit_as_in_process(digits: Dataset) -> None:

@@ -168,18 +168,21 @@ def user_overrides(overrides: list[str]) -> list[str]:
 
 def job_context(config: Config) -> JobContext:
     """The running job's context (output dir, job number, overrides) from Hydra, the
-    experiment id when the sweep already prepared the job's store, and why the job's Hydra
-    files could not be written, if they could not."""
+    experiment id when the sweep already prepared the job's store, why the job's Hydra
+    files could not be written, if they could not, and in a multirun the job's judge
+    (``state.judges``, set by a sweeper that stops jobs early), if it has one."""
     from softmax_lab.runs.job import JobContext
     from softmax_lab.tracking import store
 
     hc = HydraConfig.get()
     sweep = state.current[0] if state.current else None
     where = (store.resolve_uri(config.tracking.uri), config.tracking.experiment)
+    job_num = hc.job.num if hc.mode == RunMode.MULTIRUN else None
     return JobContext(
         output_dir=Path(hc.runtime.output_dir),
         output_problem=state.output_problems.pop(str(hc.runtime.output_dir), None),
-        job_num=hc.job.num if hc.mode == RunMode.MULTIRUN else None,
+        job_num=job_num,
+        judge=None if job_num is None else state.judges.get(job_num),
         overrides=user_overrides(list(hc.overrides.task)),
         experiment_id=(sweep.experiment_ids if sweep is not None else state.prepared).get(where),
     )
@@ -190,6 +193,8 @@ def report_outcome(outcome: JobOutcome) -> None:
     line = f"run {outcome.run_id}: {outcome.status}" + (
         f" ({outcome.reason})" if outcome.reason else ""
     )
+    if outcome.stopped_at is not None:
+        line += f" (pruned after epoch {outcome.stopped_at})"
     sweep = state.current[0] if state.current else None
     if sweep is not None and sweep.progress is not None:
         sweep.progress.write(line)  # above the sweep's bar, not through it

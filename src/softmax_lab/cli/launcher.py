@@ -11,6 +11,10 @@ Each group trains in a child process of its own (``softmax_lab.fusion.worker``) 
 process records it. The sweeper starts those children as soon as its jobs are validated
 (``prestart``), so the groups train while MLflow is still being imported and the store opened;
 nothing is recorded before the sweep's parent run exists.
+
+A group any of whose jobs has a judge (``state.judges``, by Hydra job number: a sweeper that
+stops jobs early) trains in a lockstep child, which waits after each epoch for which of its
+jobs to stop; a worker prestarted without lockstep for it is replaced.
 """
 
 from __future__ import annotations
@@ -46,14 +50,17 @@ __all__ = ["FusedLauncher", "FusedLauncherConf", "OpenGroup", "start_group"]
 log = logging.getLogger(__name__)
 
 
-def start_group(group: Sequence[int], configs: Sequence[Config]) -> FusedWorker | None:
+def start_group(
+    group: Sequence[int], configs: Sequence[Config], *, lockstep: bool = False
+) -> FusedWorker | None:
     """Load a group's data (timed as ``data``) and start training it in a child process
     (marked ``training_start``); None when it cannot start (its jobs then report why, e.g.
-    missing data, when they are opened, and train in this process)."""
+    missing data, when they are opened, and train in this process). ``lockstep``: the child
+    waits after each epoch for which jobs to stop (jobs with a judge)."""
     try:
         with phase("data"):
             data = configs[group[0]].dataset.load()  # memoised: the runs reuse it
-        worker = start_worker(group, configs, data)
+        worker = start_worker(group, configs, data, lockstep=lockstep)
     except Exception as e:
         log.debug("group of jobs %s not started in a child process: %s", list(group), e)
         return None
@@ -216,14 +223,23 @@ class FusedLauncher(Launcher):
         )
         return OpenGroup(group_id, plan, jobs, list(group))
 
-    def _worker(self, group: list[int], configs: list[Config]) -> FusedWorker | None:
-        """The child process training this group: the one ``prestart`` started, or a new one."""
+    def _worker(
+        self, group: list[int], cfgs: list[DictConfig], configs: list[Config]
+    ) -> FusedWorker | None:
+        """The child process training this group: the one ``prestart`` started, or a new one;
+        in lockstep when a job of the group has a judge (``state.judges``), so that it can be
+        stopped early."""
+        lockstep = any(cfgs[i].hydra.job.num in state.judges for i in group)
         worker = self._prestarted.pop(tuple(group), None)
-        if worker is not None and worker.plan == group_plan(group, configs):
+        if (
+            worker is not None
+            and worker.plan == group_plan(group, configs)
+            and worker.lockstep == lockstep
+        ):
             return worker
-        if worker is not None:  # not what it was started for (cannot happen in a sweep)
+        if worker is not None:  # not what it was started for: another plan, or no lockstep
             worker.stop()
-        return start_group(group, configs)
+        return start_group(group, configs, lockstep=lockstep)
 
     def _run_groups(
         self,
@@ -241,7 +257,8 @@ class FusedLauncher(Launcher):
 
         if not groups:
             return
-        workers = {tuple(g): self._worker(g, configs) for g in groups}  # forked on this thread
+        # forked on this thread (the main one: see FusedWorker)
+        workers = {tuple(g): self._worker(g, cfgs, configs) for g in groups}
         stop = threading.Event()
         opened: list[OpenJob] = []  # every run opened so far, to close if interrupted
         pool = ThreadPoolExecutor(len(groups), thread_name_prefix="fused-group")

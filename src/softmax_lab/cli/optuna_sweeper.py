@@ -22,9 +22,10 @@ How a study runs:
 - Every trial is an MLflow child run of the study's parent run, tagged ``sl.trial_number``,
   ``sl.trial_state`` (COMPLETE, PRUNED or FAIL) and ``sl.study_name``; a pruned run keeps the
   epochs it trained (FINISHED, ``sl.pruned=true``). A diverging trial (a non-finite loss, or
-  one that exploded: ``optim.max_train_loss``) is FAIL and the study goes on. The outcomes of a batch are told to Optuna when the whole batch has ended, so the
-  pruners that compare with finished trials (median) judge a batch's trials the same whatever
-  order they report in: a seeded study repeats its trials and numbers.
+  one that exploded: ``optim.max_train_loss``) is FAIL and the study goes on. The outcomes of
+  a batch are told to Optuna when the whole batch has ended, so the pruners that compare with
+  finished trials (median) judge a batch's trials the same whatever order they report in: a
+  seeded study repeats its trials and numbers.
 - The study's trials live in its own database next to the MLflow store
   (``tracking.study_storage``). A study without ``study_name`` is new on each command, named
   after its sweep; ``resume=true`` finds the newest study of the same command and continues it.

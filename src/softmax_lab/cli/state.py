@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from softmax_lab.cli.console import SweepProgress
-
-if TYPE_CHECKING:
-    from softmax_lab.core.training import EpochMetrics
+from softmax_lab.core.training import EpochMetrics
 
 __all__ = ["SweepState", "composed", "current", "judges", "last_exit_code", "prepared"]
 
@@ -29,10 +27,10 @@ class SweepState:
 composed: dict[tuple[str, ...], Any] = {}
 # (resolved tracking URI, experiment) → experiment id, prepared for a single run (run_check)
 prepared: dict[tuple[str, str], str] = {}
-# Hydra job number → its judge, set by the Optuna sweeper for a batch of trials: called after
-# each of the job's logged epochs, True stops the job there (pruned)
-judges: dict[int, Callable[[EpochMetrics], bool]] = {}
 current: list[SweepState] = []  # at most one: the sweep this process is running
 last_exit_code: list[int] = [0]  # set by a sweep or a single run, read by the CLI
 # job output dir → why its Hydra files could not be written (hydra_job); taken by its task
 output_problems: dict[str, str] = {}
+# Hydra job number → its judge, set by a sweeper that prunes (Optuna) before it launches the
+# jobs: called with each of the job's epochs once logged, True stops the job after it
+judges: dict[int, Callable[[EpochMetrics], bool]] = {}

@@ -6,7 +6,8 @@
   the confusion matrix;
 - ``optim``: one epoch of minibatch SGD for any hypothesis, one step size or one per stacked
   block;
-- ``training``: the one training loop (``train_stack``; ``train`` is its one-job case), the
+- ``training``: the one training loop (``train_stack``; ``train`` is its one-job case), with
+  an optional judge that stops jobs early after any epoch (``EpochEnd``, ``stopped_at``), the
   stacked-θ conventions (``StackPlan``), evaluation, ``EpochMetrics``, ``TrainResult``,
   ``DivergenceError``, and ``detect_explosion`` (``ExplosionError``: a job that ended with
   finite losses no better than guessing);

@@ -5,8 +5,10 @@ The loop (``train_stack``) trains a *stack* of K models side by side, as K colum
 parameter θ ∈ R^{n×(K·k)}: block c owns columns ``c*k:(c+1)*k`` of θ and of the logits Xθ, and
 has its own step size and number of epochs. Jobs read blocks: several jobs may read one block
 (same step size, same trajectory), each taking its own epochs' prefix of the block's history.
-A block leaves the stack when its epochs are done or when it diverges (its jobs fail, the
-others go on), so later GEMMs are narrower. ``StackPlan`` says which block is which.
+A block leaves the stack when all its jobs have ended: their epochs done, or its numbers
+diverged (its jobs fail, the others go on), or a judge stopped them early ("pruned", as a
+sweeper with early stopping asks after any epoch); later GEMMs are narrower. ``StackPlan``
+says which block is which.
 
 ``train`` is the one-job, one-block case, for any hypothesis (the two-layer net never stacks):
 its block is the whole model. ``softmax_lab.fusion`` decides which jobs of a sweep share a stack.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = [
     "LOSS_RTOL",
     "ON_EXPLODE",
     "DivergenceError",
+    "EpochEnd",
     "EpochMetrics",
     "ExplosionError",
     "StackPlan",
@@ -78,6 +81,14 @@ class EpochMetrics:
     def as_dict(self) -> dict[str, float]:
         """The measured values by field name; the validation ones only when measured."""
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """Every job of a stack has been measured for ``epoch`` and handed over: the moment a judge
+    may stop some of them (sent by a lockstep ``fusion.worker.FusedWorker``)."""
+
+    epoch: int
 
 
 class DivergenceError(TrainingError):
@@ -163,12 +174,15 @@ def detect_explosion(
 class TrainResult:
     """One job's result: its trained parameters (copies), one ``EpochMetrics`` per epoch, and
     the test set's confusion matrix (k, k) after its last epoch (``None`` when not measured);
-    or, when its block diverged, ``error``, with the epochs before it and no parameters."""
+    or, when its block diverged, ``error``, with the epochs before it and no parameters.
+    ``stopped_at``: the epoch after which a judge stopped the job early (its parameters and
+    history are those of that epoch); ``None`` when it ran all its epochs, or diverged."""
 
     params: dict[str, NDArray[np.float32]]
     history: list[EpochMetrics]
     test_confusion: NDArray[np.int64] | None = None
     error: DivergenceError | None = None
+    stopped_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +306,14 @@ def _narrowed(model: Hypothesis, keep: list[int], blocks: int) -> SoftmaxRegress
     return narrower
 
 
+def _stopped(stop: Collection[int], ended: dict[int, TrainResult], jobs: int) -> list[int]:
+    """The jobs of ``stop`` that have not ended, in order; a job the plan lacks is an error."""
+    wrong = [j for j in stop if not 0 <= j < jobs]
+    if wrong:
+        raise ValueError(f"the judge stopped jobs {wrong}, but the plan has jobs 0..{jobs - 1}")
+    return sorted(set(stop) - ended.keys())
+
+
 def train_stack(
     model: Hypothesis,
     X_train: NDArray[np.float32],
@@ -307,6 +329,7 @@ def train_stack(
     y_val: NDArray[np.integer] | None = None,
     on_epoch: Callable[[int, EpochMetrics], None] | None = None,
     on_job_end: Callable[[int, TrainResult], None] | None = None,
+    judge: Callable[[int], Collection[int]] | None = None,
 ) -> list[TrainResult]:
     """Train every block of ``plan`` by minibatch SGD, evaluating it after every epoch.
 
@@ -335,7 +358,14 @@ def train_stack(
         to log it as training goes).
     on_job_end : callable, optional
         ``on_job_end(j, result)`` once job j's result is final (after its last epoch, or when
-        its block diverged), while the longer jobs train on.
+        its block diverged, or a judge stopped it), while the longer jobs train on.
+    judge : callable, optional
+        ``judge(epoch)`` once after each epoch, after that epoch's ``on_epoch`` and
+        ``on_job_end`` calls for every job: the plan jobs to stop now (those that have ended
+        already are ignored). A stopped job ends at once with its block's parameters after
+        this epoch, its history so far, the test confusion if this epoch measured it (else
+        ``None``) and ``stopped_at=epoch``. A block all of whose jobs have ended leaves the
+        stack, as a finished block does.
 
     Returns
     -------
@@ -376,7 +406,6 @@ def train_stack(
             count = confusion if epoch in plan.job_epochs else None
             test_loss, test_err = evaluate_groups(model, X_test, y_test, groups=K, confusion=count)
         seconds = (time.perf_counter() - t0) / K  # each block's share of the epoch
-        keep = []
         for i, b in enumerate(active):
             params = _block(model.params, i, K)
             # finite check: a diverged block fails its own jobs, the others go on
@@ -393,8 +422,8 @@ def train_stack(
                 *(() if val is None else (float(val[0][i]), float(val[1][i]))),
             )
             for j in jobs_of[b]:
-                if epoch > plan.job_epochs[j]:
-                    continue  # this job has taken its prefix of the block
+                if j in ended:
+                    continue  # this job has taken its prefix of the block, or was stopped
                 # metrics: the job's history, and its result once final
                 if not finite:
                     error = DivergenceError(
@@ -411,9 +440,18 @@ def train_stack(
                     on_epoch(j, m)
                 if j in ended and on_job_end is not None:
                     on_job_end(j, ended[j])
-            if finite and epoch < plan.epochs[b]:
-                keep.append(i)
-        # leave the stack: blocks that are done or diverged; later GEMMs are narrower
+        # stop: the jobs a judge ends now, with their block as this epoch left it
+        if judge is not None:
+            for j in _stopped(judge(epoch), ended, len(plan.column)):
+                i = active.index(plan.column[j])
+                copies = {name: p.copy() for name, p in _block(model.params, i, K).items()}
+                cm = None if count is None else confusion[i].copy()
+                ended[j] = TrainResult(copies, history[j], cm, stopped_at=epoch)
+                if on_job_end is not None:
+                    on_job_end(j, ended[j])
+        # leave the stack: blocks all of whose jobs have ended (done, diverged or stopped);
+        # later GEMMs are narrower
+        keep = [i for i, b in enumerate(active) if any(j not in ended for j in jobs_of[b])]
         if len(keep) < K:
             active = [active[i] for i in keep]
             if not active:
@@ -437,6 +475,7 @@ def train(
     X_val: NDArray[np.float32] | None = None,
     y_val: NDArray[np.integer] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    should_stop: Callable[[EpochMetrics], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` by minibatch SGD and evaluate it after every epoch: ``train_stack`` with
     one job and one block, the whole model.
@@ -463,6 +502,9 @@ def train(
         Its labels; given exactly when ``X_val`` is.
     on_epoch : callable, optional
         Called with each epoch's ``EpochMetrics`` right after it is measured (e.g. to log it).
+    should_stop : callable, optional
+        Called with each epoch's ``EpochMetrics`` after ``on_epoch``; ``True`` stops training
+        after that epoch (the result's ``stopped_at``), e.g. a sweeper pruning a poor trial.
 
     Raises
     ------
@@ -470,9 +512,13 @@ def train(
         When a loss or parameter becomes non-finite; ``on_epoch`` has seen every finite epoch.
     """
 
+    stop: list[int] = []  # [0] once should_stop said so: what the judge hands the loop
+
     def each_epoch(_: int, m: EpochMetrics) -> None:
         if on_epoch is not None:
             on_epoch(m)
+        if should_stop is not None and should_stop(m):
+            stop.append(0)
 
     plan = StackPlan((lr,), (epochs,), (0,), (epochs,))
     (result,) = train_stack(
@@ -488,6 +534,7 @@ def train(
         X_val=X_val,
         y_val=y_val,
         on_epoch=each_epoch,
+        judge=None if should_stop is None else (lambda _: stop),
     )
     if result.error is not None:
         raise result.error

@@ -6,7 +6,8 @@
   (``replay_plan``), and training it on a data set (``train_group``) through the one training
   loop, ``core.training.train_stack``;
 - ``worker``: a group trained in a forked child process that streams each job's epochs and
-  result back to the sweep process;
+  result back to the sweep process (in lockstep, waiting after each epoch for which jobs to
+  stop early);
 - ``remote``: a unit of a sweep (a fused group, or a job alone) trained from its configs on
   whichever machine runs it, as a stream of events: the body of a Ray task
   (``hydra/launcher=ray``), which loads the data on its node and checks their fingerprint.

@@ -60,9 +60,12 @@ def group_plan(group: Sequence[int], configs: Sequence[Config]) -> StackPlan:
     )
 
 
-def start_worker(group: Sequence[int], configs: Sequence[Config], data: Dataset) -> FusedWorker:
+def start_worker(
+    group: Sequence[int], configs: Sequence[Config], data: Dataset, *, lockstep: bool = False
+) -> FusedWorker:
     """Start training a group on its ``data`` (the first job's ``dataset``, loaded) in a child
-    process, with the group's shared batch size, shuffling and seed (the first job's)."""
+    process, with the group's shared batch size, shuffling and seed (the first job's);
+    ``lockstep``: waiting after each epoch for which jobs to stop (``FusedWorker``)."""
     from softmax_lab.fusion.worker import FusedWorker
 
     first = configs[group[0]]
@@ -73,4 +76,5 @@ def start_worker(group: Sequence[int], configs: Sequence[Config], data: Dataset)
         shuffle=first.optim.shuffle,
         seed=first.seed,
         name=f"fused group of jobs {group[0]}..{group[-1]}",
+        lockstep=lockstep,
     )

@@ -195,10 +195,17 @@ def _train(unit: TrainingUnit, data: Dataset, events: queue.Queue[tuple[str, Any
 
 
 def train_alone(
-    cfg: Config, data: Dataset, *, on_epoch: Callable[[EpochMetrics], None] | None = None
+    cfg: Config,
+    data: Dataset,
+    *,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    should_stop: Callable[[EpochMetrics], bool] | None = None,
 ) -> tuple[Hypothesis, TrainResult]:
     """Train one job alone from its seed: its model (built from ``cfg.seed``'s init generator)
     and its result. How ``runs.job.run_job`` trains a job, and a Ray task a job that runs alone.
+
+    ``on_epoch`` and ``should_stop`` (stop early after an epoch) are those of
+    ``core.training.train``.
 
     Raises
     ------
@@ -227,6 +234,7 @@ def train_alone(
         X_val=data.X_val,
         y_val=data.y_val,
         on_epoch=on_epoch,
+        should_stop=should_stop,
     )
     return model, result
 

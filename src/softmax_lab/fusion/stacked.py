@@ -11,7 +11,7 @@ orders) and are bitwise repeatable for the same ``StackPlan``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from softmax_lab.core.model import SoftmaxRegression
@@ -47,13 +47,14 @@ def train_group(
     seed: int,
     on_epoch: Callable[[int, EpochMetrics], None] | None = None,
     on_job_end: Callable[[int, TrainResult], None] | None = None,
+    judge: Callable[[int], Collection[int]] | None = None,
 ) -> list[TrainResult]:
     """Train a group's stack on a data set's train and test split (and its validation part, if
     any), from θ = 0, shuffling (when
     asked) with the shuffling generator of ``seed`` (``seeded_rngs``), as each job alone would.
 
-    ``on_epoch`` and ``on_job_end`` are those of ``train_stack``; each job's result holds its
-    own θ, (n, k), under ``"theta"``.
+    ``on_epoch``, ``on_job_end`` and ``judge`` (which jobs to stop early after an epoch) are
+    those of ``train_stack``; each job's result holds its own θ, (n, k), under ``"theta"``.
     """
     return train_stack(
         SoftmaxRegression(data.n_features, data.n_classes * len(plan.lrs)),
@@ -69,6 +70,7 @@ def train_group(
         y_val=data.y_val,
         on_epoch=on_epoch,
         on_job_end=on_job_end,
+        judge=judge,
     )
 
 

@@ -11,9 +11,15 @@ only reads it) and runs ``fusion.stacked.train_group`` there, with one BLAS thre
 as the parent would: the numbers are bit for bit those of training in-process. ``events()``
 yields each job's epochs and final result in the order the child produced them.
 
+With ``lockstep=True`` the parent can stop jobs early (a sweeper pruning trials): after each
+epoch the child sends ``EpochEnd(epoch)`` and waits for the parent's ``verdict`` (which plan
+jobs stop now) before it trains the next epoch; it stops them through ``train_stack``'s judge,
+so the numbers are still those of training in-process with the same judge.
+
 The child runs ``NICENESS`` steps below the parent's priority (recording comes first), ignores
 Ctrl-C (the parent decides what an interrupt stops), is killed when the parent dies
-(``PR_SET_PDEATHSIG`` on Linux, and a parent check every epoch elsewhere), and leaves through
+(``PR_SET_PDEATHSIG`` on Linux, and a parent check every epoch, and every ``POLL_SECONDS``
+while it waits for a verdict, elsewhere), and leaves through
 ``os._exit`` (no atexit handlers of the parent's libraries run twice).
 """
 
@@ -28,11 +34,17 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from softmax_lab.core.training import DivergenceError, EpochMetrics, StackPlan, TrainResult
+from softmax_lab.core.training import (
+    DivergenceError,
+    EpochEnd,
+    EpochMetrics,
+    StackPlan,
+    TrainResult,
+)
 from softmax_lab.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -68,6 +80,7 @@ class _Ended:
     history: list[EpochMetrics]
     confusion: Any
     diverged: tuple[int, float, float] | None  # (epoch, lr, loss) of a divergence
+    stopped_at: int | None = None  # the epoch after which the parent's verdict stopped it
 
 
 class FusedWorker:
@@ -82,6 +95,9 @@ class FusedWorker:
         The group's shared optimiser settings (shuffling draws from ``seed``'s generator).
     name : str
         The child's process name (in error messages).
+    lockstep : bool
+        After each epoch the child sends ``EpochEnd`` (``events`` yields it) and waits for
+        ``verdict`` before it goes on: the caller must answer every ``EpochEnd``.
 
     Must be created on the main thread: the child's parent-death signal follows the thread
     that forked it.
@@ -96,14 +112,29 @@ class FusedWorker:
         shuffle: bool,
         seed: int,
         name: str = "fused-worker",
+        lockstep: bool = False,
     ) -> None:
         ctx = mp.get_context("fork")
         self.plan = plan
         self.name = name
+        self.lockstep = lockstep
         self._queue: mpq.Queue[tuple[str, int, Any]] = ctx.Queue()
+        # the parent's verdicts, (epoch, jobs to stop), in lockstep mode only
+        self._verdicts: mpq.Queue[tuple[int, tuple[int, ...]]] | None = (
+            ctx.Queue() if lockstep else None
+        )
         self._process = ctx.Process(
             target=_child,
-            args=(self._queue, data, plan, batch_size, shuffle, seed, os.getpid()),
+            args=(
+                self._queue,
+                self._verdicts,
+                data,
+                plan,
+                batch_size,
+                shuffle,
+                seed,
+                os.getpid(),
+            ),
             name=name,
             daemon=True,  # never outlives an interpreter that exits without stopping it
         )
@@ -124,9 +155,10 @@ class FusedWorker:
 
     def events(
         self, stop: threading.Event | None = None
-    ) -> Iterator[tuple[int, EpochMetrics | TrainResult]]:
+    ) -> Iterator[tuple[int, EpochMetrics | TrainResult | EpochEnd]]:
         """``(j, EpochMetrics)`` after each of job j's epochs, ``(j, TrainResult)`` when
-        job j has ended, in the child's order, until the group is done.
+        job j has ended, in the child's order, until the group is done; in lockstep mode also
+        ``(-1, EpochEnd(epoch))`` after each epoch's events, which ``verdict`` must answer.
 
         Raises
         ------
@@ -162,6 +194,8 @@ class FusedWorker:
                 continue
             if kind == "epoch":
                 yield j, payload
+            elif kind == "epoch_end":
+                yield -1, EpochEnd(payload)
             elif kind == "end":
                 yield j, _result(payload)
             elif kind == "crash":
@@ -172,12 +206,27 @@ class FusedWorker:
                 self._process.join()
                 return
 
+    def verdict(self, epoch: int, stop: Collection[int]) -> None:
+        """Answer ``EpochEnd(epoch)``: the plan jobs ``stop`` end after that epoch (jobs that
+        ended already are ignored), the others train on.
+
+        Raises
+        ------
+        ValueError
+            When the worker was not started in lockstep mode.
+        """
+        if self._verdicts is None:
+            raise ValueError(f"{self.name}: a verdict needs FusedWorker(..., lockstep=True)")
+        self._verdicts.put((epoch, tuple(sorted(stop))))
+
     def stop(self) -> None:
         """Kill the child if it still runs, and reap it."""
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
         self._queue.close()
+        if self._verdicts is not None:
+            self._verdicts.close()
 
 
 def _result(ended: _Ended) -> TrainResult:
@@ -185,7 +234,7 @@ def _result(ended: _Ended) -> TrainResult:
     if ended.diverged is not None:
         epoch, lr, loss = ended.diverged
         error = DivergenceError(epoch=epoch, lr=lr, loss=loss, history=ended.history)
-    return TrainResult(ended.params, ended.history, ended.confusion, error)
+    return TrainResult(ended.params, ended.history, ended.confusion, error, ended.stopped_at)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -199,8 +248,33 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _await_verdict(
+    out: mpq.Queue[tuple[str, int, Any]],
+    verdicts: mpq.Queue[tuple[int, tuple[int, ...]]],
+    parent_pid: int,
+) -> Callable[[int], Collection[int]]:
+    """``train_stack``'s judge in lockstep mode: send the epoch's end, wait for the parent's
+    verdict on it; polling, so that a child whose parent died leaves instead of waiting."""
+
+    def judge(epoch: int) -> Collection[int]:
+        out.put(("epoch_end", -1, epoch))
+        while True:
+            try:
+                answered, stop = verdicts.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if os.getppid() != parent_pid:
+                    os._exit(1)
+                continue
+            if answered != epoch:  # the parent answers each epoch once, in order
+                raise RuntimeError(f"verdict for epoch {answered} while at epoch {epoch}")
+            return stop
+
+    return judge
+
+
 def _child(
     out: mpq.Queue[tuple[str, int, Any]],
+    verdicts: mpq.Queue[tuple[int, tuple[int, ...]]] | None,
     data: Dataset,
     plan: StackPlan,
     batch_size: int,
@@ -225,7 +299,8 @@ def _child(
 
     def on_job_end(j: int, r: TrainResult) -> None:
         diverged = None if r.error is None else (r.error.epoch, r.error.lr, r.error.loss)
-        out.put(("end", j, _Ended(r.params, r.history, r.test_confusion, diverged)))
+        ended = _Ended(r.params, r.history, r.test_confusion, diverged, r.stopped_at)
+        out.put(("end", j, ended))
 
     try:
         with threadpool_limits(limits=1, user_api="blas"):
@@ -237,6 +312,7 @@ def _child(
                 seed=seed,
                 on_epoch=on_epoch,
                 on_job_end=on_job_end,
+                judge=None if verdicts is None else _await_verdict(out, verdicts, parent_pid),
             )
     except BaseException:  # everything goes back to the parent, which decides
         out.put(("crash", -1, traceback.format_exc()))

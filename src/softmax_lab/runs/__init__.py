@@ -2,7 +2,8 @@
 
 - ``job``: a job's context and run: ``open_job`` (validated config, data, model, the run with
   its params, tags and dataset inputs), ``close_job`` (θ, config files, pictures, the
-  explosion flag, the final status), and ``run_job`` for a job trained alone;
+  explosion flag, the pruning tags of a job a judge stopped early, the final status), and
+  ``run_job`` for a job trained alone;
 - ``fused_job``: the jobs of a fused group, recorded as their epochs arrive from the group's
   worker (or trained in this process when no worker could start), each closed as soon as its
   own epochs are done; and a fused run's replay for ``rerun``;

@@ -5,6 +5,8 @@ sweeper, ``rerun`` and a notebook all run jobs the same way. A job never raises 
 failure: it records the run as FAILED with the reason and returns a ``JobOutcome``, so a sweep
 survives one bad job. Ctrl-C / SIGTERM close the run as KILLED and propagate.
 Closing a trained job draws its pictures (``softmax_lab.pictures.run_pictures``) and logs them.
+A job whose context has a ``judge`` is stopped early ("pruned") after the first epoch the judge
+says so: it ends FINISHED, tagged ``sl.pruned=true`` and ``sl.stopped_at_epoch``.
 A full disk (``OSError``, e.g. ``ENOSPC`` in the output directory) or a full store
 (``StoreFullError``) fails the job's run with that cause, in one log line, not a traceback; a run
 whose store cannot take even its FAILED status is reported as possibly left RUNNING.
@@ -65,17 +67,22 @@ class JobContext:
     experiment_id: str | None = None  # set when the caller prepared the store (a sweep)
     # why the job's output directory could not be written (Hydra's files): the run fails with it
     output_problem: str | None = None
+    # called with each epoch right after it is logged; True stops the job after that epoch (a
+    # sweeper pruning a poor trial)
+    judge: Callable[[EpochMetrics], bool] | None = None
 
 
 @dataclass(frozen=True)
 class JobOutcome:
     """How a job ended: ``status`` is FINISHED, FAILED or KILLED; ``reason`` says why it did
-    not finish, or why a FINISHED job was flagged (it exploded)."""
+    not finish, or why a FINISHED job was flagged (it exploded); ``stopped_at``: the epoch
+    after which its judge stopped it early, if it did."""
 
     status: str
     run_id: str | None
     reason: str | None = None
     history: list[EpochMetrics] = field(default_factory=list)
+    stopped_at: int | None = None
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -340,10 +347,17 @@ def close_job(
     ``optim.max_train_loss``, by default ln k) is tagged ``sl.exploded=true`` with the reason in
     ``sl.explosion``, and still ends FINISHED; with ``optim.on_explode=fail`` it ends FAILED with
     that reason (its parameters and pictures logged all the same).
+
+    A job a judge stopped early (``result.stopped_at``) is closed like any trained job, tagged
+    ``sl.pruned=true`` and ``sl.stopped_at_epoch``. Stopped where its parameters could not be
+    had (``result.params`` empty, no ``model``: a stream that cannot stop one column of its
+    stack), it ends FINISHED with those tags and its history only: no θ, pictures or model.
     """
     if job.outcome is not None:
         return job.outcome
-    if error is not None or model is None or result is None or job.data is None:
+    stopped = None if result is None else result.stopped_at
+    bare = stopped is not None and result is not None and not result.params and model is None
+    if error is not None or (model is None and not bare) or result is None or job.data is None:
         reason = (
             str(error) if isinstance(error, DivergenceError) else f"{type(error).__name__}: {error}"
         )
@@ -355,13 +369,22 @@ def close_job(
     status = "FAILED" if flagged and job.cfg.optim.on_explode == "fail" else "FINISHED"
     try:
         with phase("logging"):
-            _log_params(job.rec, result)
+            if stopped is not None:
+                pruned = {"sl.pruned": "true", "sl.stopped_at_epoch": str(stopped)}
+                job.rec.set_tags(pruned, defer=True)
+            if model is not None:
+                _log_params(job.rec, result)
             if flagged is not None:
                 job.rec.set_tags({"sl.exploded": "true", "sl.explosion": flagged}, defer=True)
-        with phase("pictures"):
-            _log_pictures(job, model, result)
+        if model is not None:
+            with phase("pictures"):
+                _log_pictures(job, model, result)
         with phase("logging"):
-            if status == "FINISHED" and models.logs_at_close(job.cfg.tracking):
+            if (
+                status == "FINISHED"
+                and model is not None
+                and models.logs_at_close(job.cfg.tracking)
+            ):
                 models.log_job_model(job.rec, result.params)  # runs:/<id>/model
             job.rec.finish(status, reason=flagged if status == "FAILED" else None)
     except (KeyboardInterrupt, SystemExit):
@@ -370,7 +393,7 @@ def close_job(
     except Exception as e:
         log_failure("logging the job's outputs failed", e)
         return job.fail(f"{type(e).__name__}: {e}")
-    job.outcome = JobOutcome(status, job.rec.run_id, flagged, job.history)
+    job.outcome = JobOutcome(status, job.rec.run_id, flagged, job.history, stopped)
     return job.outcome
 
 
@@ -390,7 +413,7 @@ def run_job(cfg: Config, ctx: JobContext) -> JobOutcome:
     data = job.data
     try:
         with phase("training"):
-            model, result = train_alone(cfg, data, on_epoch=job.log_epoch)
+            model, result = train_alone(cfg, data, on_epoch=job.log_epoch, should_stop=ctx.judge)
     except (KeyboardInterrupt, SystemExit):
         job.kill()
         raise
