@@ -237,7 +237,7 @@ class _Study:
     """An open study: Optuna's side and MLflow's."""
 
     study: optuna.Study
-    storage: optuna.storages.BaseStorage  # the study's, for the trials of other processes
+    storage: optuna.storages.RDBStorage  # the study's, for the trials of other processes
     storage_url: str
     uri: str
     experiment: str
@@ -291,9 +291,8 @@ class OptunaSweeper(SoftmaxLabSweeper):
         known = {"model", "dataset", "optim", "tracking", "seed", "resume"}
         for group, values in base.items():
             if isinstance(values, dict) and group != "hydra":
-                known.update(f"{group}.{k}" for k in values)
-        params = {k: str(v) for k, v in self.search_params.items()}
-        space = parse_search_space(params, arguments, known_keys=known)
+                known.update(f"{group!s}.{k!s}" for k in values)
+        space = parse_search_space(self.search_params, arguments, known_keys=known)
         if not space.distributions:
             raise ConfigError.broken(
                 [
@@ -387,7 +386,7 @@ class OptunaSweeper(SoftmaxLabSweeper):
             study_name=name,
             sampler=sampler,
             pruner=pruner,
-            direction=self.direction,
+            direction="maximize" if self.direction == "maximize" else "minimize",
             load_if_exists=True,
         )
         if study.direction.name.lower() != self.direction:
@@ -522,6 +521,7 @@ class OptunaSweeper(SoftmaxLabSweeper):
     def _run_trials(self, study: _Study, space: SearchSpace, arguments: list[str]) -> list[str]:
         """Ask, launch and tell batches until the study holds ``n_trials`` trials; return one
         line per failed trial."""
+        from softmax_lab.tracking.study_storage import asking
         from softmax_lab.tracking.sweep_lock import Holder
 
         owner = Holder.this_process().tags()
@@ -529,12 +529,14 @@ class OptunaSweeper(SoftmaxLabSweeper):
         failed: list[str] = []
         while True:
             self._reap_dead(study)
-            n = min(self.n_jobs, self.n_trials - self._counted(study.study))
-            if n <= 0:
+            # other processes of the study count and ask in turn: exactly n_trials start
+            with asking(study.storage, study.storage_url, study.study.study_name):
+                n = min(self.n_jobs, self.n_trials - self._counted(study.study))
+                trials = [study.study.ask(dict(space.distributions)) for _ in range(max(n, 0))]
+                for t in trials:
+                    t.set_user_attr(OWNER_ATTR, owner)
+            if not trials:
                 return failed
-            trials = [study.study.ask(dict(space.distributions)) for _ in range(n)]
-            for t in trials:
-                t.set_user_attr(OWNER_ATTR, owner)
             try:
                 told = self._run_batch(study, space, trials, extra)
             except BaseException as e:  # Ctrl-C, SIGTERM or a crash: the batch's trials

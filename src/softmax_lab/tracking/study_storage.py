@@ -9,6 +9,10 @@ beside the MLflow store that records the same trials as runs:
   the database it made for studies, in the same PostgreSQL (``study-storage.url`` in its
   directory).
 
+Processes that run one study take turns to count its trials and ask for new ones
+(``asking``), so together they start exactly as many as the study asks for: a file lock beside
+a SQLite database, an advisory lock in PostgreSQL.
+
 Optuna's and MLflow's tables cannot share one database (both keep an ``alembic_version``
 table). Several processes may open one fresh SQLite study database at once: the first creates
 its tables under a file lock, the others wait; and each connection waits up to
@@ -18,6 +22,7 @@ its tables under a file lock, the others wait; and each connection waits up to
 from __future__ import annotations
 
 import fcntl
+import hashlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +36,13 @@ if TYPE_CHECKING:
 
     from optuna.storages import RDBStorage
 
-__all__ = ["SQLITE_TIMEOUT_SECONDS", "open_study_storage", "redact", "study_storage_url"]
+__all__ = [
+    "SQLITE_TIMEOUT_SECONDS",
+    "asking",
+    "open_study_storage",
+    "redact",
+    "study_storage_url",
+]
 
 SQLITE_TIMEOUT_SECONDS = 60  # how long a connection waits for another process's write
 
@@ -74,6 +85,42 @@ def redact(url: str) -> str:
 
 
 @contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def asking(storage: RDBStorage, url: str, study_name: str) -> Iterator[None]:
+    """Hold the study's lock for counting and asking: one process at a time. Databases other
+    than SQLite and PostgreSQL take no lock (then two processes may overshoot ``n_trials``
+    by a batch)."""
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        with _file_lock(db.with_name(f"{db.name}.ask.lock")):
+            yield
+        return
+    if not url.startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import text
+
+    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+    with storage.engine.connect() as con:
+        con.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            con.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+@contextmanager
 def _creation_lock(url: str) -> Iterator[None]:
     """Hold a file lock beside a SQLite study database while its tables may be created (two
     processes creating one fresh file race in the schema's creation); nothing for others."""
@@ -81,13 +128,8 @@ def _creation_lock(url: str) -> Iterator[None]:
         yield
         return
     db = Path(url.removeprefix("sqlite:///"))
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with _file_lock(db.with_name(db.name + ".lock")):
+        yield
 
 
 def open_study_storage(url: str) -> RDBStorage:
