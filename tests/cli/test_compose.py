@@ -9,7 +9,7 @@ from hydra import compose
 from hydra.errors import ConfigCompositionException
 
 from softmax_lab.cli.convert import to_config
-from softmax_lab.cli.hydra_app import CONF_DIR
+from softmax_lab.cli.hydra_app import CONF_DIR, experiment_choices
 from softmax_lab.config.schema import Config, validate
 from softmax_lab.errors import ConfigError
 
@@ -57,8 +57,24 @@ def test_optim_and_tracking_options_compose() -> None:
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes_and_validates(name: str) -> None:
-    cfg = validate(_compose(f"+experiment={name}"))
+    # as `softmax-lab train` composes it: the sweeper or launcher the experiment chooses first
+    args = [f"+experiment={name}"]
+    cfg = validate(_compose(*experiment_choices(args), *args))
     assert cfg.tracking.experiment != "softmax-lab", "experiments log to their own experiment"
+
+
+def test_an_experiment_that_switches_the_sweeper_gets_it_unless_the_command_line_chooses() -> None:
+    assert experiment_choices(["+experiment=search_lr_batch"]) == ["hydra/sweeper=optuna"]
+    assert experiment_choices(["+experiment=search_lr_batch", "hydra/sweeper=softmax_lab"]) == []
+    assert experiment_choices(["+experiment=lr_batch_grid"]) == []
+    assert experiment_choices(["+experiment=nothing_by_this_name"]) == []
+    sweeper = compose(
+        config_name="config",
+        overrides=[*experiment_choices(["+experiment=search_mlp"]), "+experiment=search_mlp"],
+        return_hydra_config=True,
+    ).hydra.sweeper
+    assert sweeper._target_ == "hydra_plugins.softmax_lab.OptunaSweeper"
+    assert sweeper.objective == "val/error" and "model.hidden_dim" in sweeper.params
 
 
 def test_experiment_files_start_with_package_global_and_say_their_question() -> None:

@@ -153,7 +153,9 @@ def test_train_uses_the_option_and_lists_the_users_experiments(tmp_path: Path) -
     write_experiment(tmp_path / "elsewhere", "demo", "elsewhere-demo")
     no_env = {EXPERIMENTS_ENV: ""}
     help_text = cli("train", "--help", cwd=tmp_path, env=no_env).stdout
-    assert "experiment: demo, lr_batch_grid, mine, mlp_400, seed_table" in help_text
+    assert (
+        "experiment: demo, lr_batch_grid, mine, mlp_400, search_lr_batch, search_mlp, seed_table"
+    ) in help_text
     job = cli(
         "train",
         "--experiments-dir",

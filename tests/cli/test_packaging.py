@@ -186,7 +186,9 @@ def test_installed_train_finds_the_users_experiments_first(
     assert "experiment: my-mine" in logged_to["mine"]
     assert "experiment: seed-table" in logged_to["seed_table"]  # packaged, still found
     groups = installed.run("train", "--help", cwd=tmp_path).stdout
-    assert "experiment: demo, lr_batch_grid, mine, mlp_400, seed_table" in groups
+    assert (
+        "experiment: demo, lr_batch_grid, mine, mlp_400, search_lr_batch, search_mlp, seed_table"
+    ) in groups
     missing = installed.run(
         "train", "--experiments-dir", "nope", "+experiment=mine", cwd=tmp_path, check=False
     )

@@ -43,6 +43,7 @@ __all__ = [
     "CONF_DIR",
     "ExperimentsSearchPath",
     "ExperimentsSource",
+    "experiment_choices",
     "experiments_dir",
     "experiments_option",
     "run_train",
@@ -154,6 +155,44 @@ class ExperimentsSearchPath(SearchPathPlugin):
                 path=f"{ExperimentsSource.scheme()}://{directory}",
                 anchor=SearchPathQuery(provider="main"),
             )
+
+
+# Hydra groups conf/config.yaml overrides itself and an experiment may switch. Hydra keeps the
+# first override of a group it meets, which is the primary config's: an experiment's own
+# ``override /hydra/sweeper: optuna`` would be ignored (and its sweeper keys refused), so
+# ``run_train`` passes it on as a command-line choice (``experiment_choices``).
+EXPERIMENT_SWITCHES = ("hydra/sweeper", "hydra/launcher")
+
+
+def experiment_choices(argv: list[str], experiments: str | None = None) -> list[str]:
+    """``GROUP=OPTION`` for each group of ``EXPERIMENT_SWITCHES`` that the experiment named by
+    ``+experiment=NAME`` in ``argv`` overrides in its defaults list and the command line does
+    not choose itself; found where Hydra finds the experiment (``experiments_dir``, then the
+    packaged ones). Empty for no experiment, several of them (``+experiment=a,b``), or one not
+    found (Hydra then says so)."""
+    named = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("experiment=")]
+    if len(named) != 1 or "," in named[0]:
+        return []
+    chosen = {a.split("=", 1)[0].lstrip("+~") for a in argv if "=" in a}
+    directory = experiments_dir(experiments)
+    candidates = [] if directory is None else [directory / f"{named[0]}.yaml"]
+    candidates.append(CONF_DIR / EXPERIMENT_GROUP / f"{named[0]}.yaml")
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        return []
+    try:
+        content = OmegaConf.to_container(OmegaConf.load(found))
+    except Exception:  # a broken file: Hydra reports it when it loads the experiment
+        return []
+    defaults = content.get("defaults") if isinstance(content, dict) else None
+    choices = []
+    for entry in defaults if isinstance(defaults, list) else []:
+        for key, option in entry.items() if isinstance(entry, dict) else ():
+            group = str(key).removeprefix("override").strip().lstrip("/")
+            overridden = str(key).startswith("override") and group in EXPERIMENT_SWITCHES
+            if overridden and group not in chosen:
+                choices.append(f"{group}={option}")
+    return choices
 
 
 def register_configs() -> None:
@@ -274,7 +313,7 @@ def run_train(argv: list[str], *, experiments: str | None = None) -> int:
     hydra_job.install_save_config()  # Hydra's own run_job writes a job's files atomically
     state.last_exit_code[0] = 0
     experiments_option[0] = experiments
-    sys.argv = ["softmax-lab", *argv]
+    sys.argv = ["softmax-lab", *experiment_choices(argv, experiments), *argv]
     try:
         hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)()
     except InputError as e:
