@@ -313,7 +313,9 @@ def run_train(argv: list[str], *, experiments: str | None = None) -> int:
     hydra_job.install_save_config()  # Hydra's own run_job writes a job's files atomically
     state.last_exit_code[0] = 0
     experiments_option[0] = experiments
-    sys.argv = ["softmax-lab", *experiment_choices(argv, experiments), *argv]
+    # the experiment's own choices go among the overrides (argparse wants them in one run)
+    at = next((i for i, a in enumerate(argv) if "=" in a and not a.startswith("-")), len(argv))
+    sys.argv = ["softmax-lab", *argv[:at], *experiment_choices(argv, experiments), *argv[at:]]
     try:
         hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)()
     except InputError as e:

@@ -54,7 +54,13 @@ from omegaconf import MISSING, OmegaConf
 
 from softmax_lab.cli import state
 from softmax_lab.cli.console import INPUT_ERROR_EXIT, SweepProgress, report_input_error
-from softmax_lab.cli.search_space import SearchSpace, describe, parse_search_space, trial_overrides
+from softmax_lab.cli.search_space import (
+    SearchSpace,
+    describe,
+    format_value,
+    parse_search_space,
+    trial_overrides,
+)
 from softmax_lab.cli.sweeper import (
     SoftmaxLabSweeper,
     bookkeeping_overrides,
@@ -366,6 +372,8 @@ class OptunaSweeper(SoftmaxLabSweeper):
 
         from softmax_lab.tracking import provenance, reading, run_writes, store, study_storage
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI prints what happens
+
         uri = store.resolve_uri(cfg.tracking.uri)
         experiment_id = store.prepare_store(uri, cfg.tracking.experiment)
         url = study_storage.study_storage_url(uri, self.storage)
@@ -631,6 +639,8 @@ class OptunaSweeper(SoftmaxLabSweeper):
         else:
             study.study.tell(trial, state=states.get(told.state, TrialState.FAIL))
         if told.run_id is not None:
+            searched = " ".join(f"{k}={format_value(v)}" for k, v in trial.params.items())
+            state_note = "" if told.state == "COMPLETE" else f" [{told.state}]"
             run_writes.set_run_tags(
                 study.uri,
                 told.run_id,
@@ -638,6 +648,8 @@ class OptunaSweeper(SoftmaxLabSweeper):
                     "sl.trial_number": str(trial.number),
                     "sl.trial_state": told.state,
                     "sl.study_name": study.study.study_name,
+                    # the UI's run name: which trial, how it ended, what it tried
+                    "mlflow.runName": f"trial {trial.number}{state_note}: {searched}"[:250],
                 },
             )
 
@@ -731,6 +743,10 @@ class OptunaSweeper(SoftmaxLabSweeper):
             log_params=log_params,
         )
         run_writes.log_files(study.uri, study.parent, paths, "study")
+        names = ", ".join(p.name for p in paths)
+        print(
+            f"\nstudy pictures: {report_dir / 'study'}/ ({names}; on the parent run under study/)"
+        )
 
     def _summarise(self, study: _Study, failed: list[str], report_dir: Path, cfg: Config) -> None:
         """The study's lines on the terminal, then the sweep's table of its trials."""
