@@ -110,6 +110,7 @@ def test_pruning_stops_trials_early_and_compare_tells_them_apart(
         "hydra.sweeper.pruner.n_startup_trials=1",
         "hydra.sweeper.pruner.n_warmup_steps=0",
         "optim.lr=tag(log,interval(0.0001,1.0))",  # small steps learn slowly: pruned
+        "optim.batch_size=100",  # one batch size: each batch's trials train fused
     )
     uri = store_uri(tmp_path)
     study = _study(tmp_path, uri)
@@ -124,6 +125,13 @@ def test_pruning_stops_trials_early_and_compare_tells_them_apart(
     lines = [line for line in table.splitlines() if "FINISHED" in line]
     first_pruned = next(i for i, line in enumerate(lines) if "pruned@" in line)
     assert all("pruned@" in line for line in lines[first_pruned:])
+    # a pruned run reruns as it ran: its first epochs only (fused: in its group's plan)
+    fused = flagged[flagged["tags.sl.fused"] == "true"]
+    assert len(fused) == len(flagged)  # pruned columns of fused blocks
+    again = fused.iloc[0]
+    out = cli("rerun", again["run_id"], "--tracking-uri", uri, cwd=tmp_path).stdout
+    assert "pruned by a search" in out
+    assert out.rstrip().endswith("reproduced exactly"), out
 
 
 @pytest.mark.slow

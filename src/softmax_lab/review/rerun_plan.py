@@ -227,12 +227,25 @@ def prepare_rerun(uri: str | None, run_id: str, sets: Sequence[str] = ()) -> Rer
         )
     store.check_usable(original.uri, write=True)  # the rerun is recorded there
     new_cfg, changed = apply_sets(cfg, sets)
+    notes = []
+    stopped = original.tags.get("sl.stopped_at_epoch", "")
+    if (
+        original.tags.get("sl.pruned") == "true"
+        and stopped.isdigit()
+        and "optim.epochs" not in changed
+    ):
+        # a search stopped it early: its θ and metrics are those of its first `stopped` epochs
+        optim = dataclasses.replace(new_cfg.optim, epochs=int(stopped))
+        new_cfg = dataclasses.replace(new_cfg, optim=optim)
+        notes.append(
+            f"original was stopped early (pruned by a search) after epoch {stopped} of "
+            f"{cfg.optim.epochs}; the rerun trains {stopped} epochs"
+        )
     validate(new_cfg)
     try:
         data = new_cfg.dataset.load()
     except (DatasetError, IdxFormatError, OSError) as err:
         raise RerunError(f"cannot load the run's dataset {new_cfg.dataset.name!r}: {err}") from err
-    notes = []
     if any(k in DATA_KEYS for k in changed):
         notes.append(
             f"dataset changed by --set: fingerprint {data.fingerprint[:12]}… "
