@@ -11,6 +11,9 @@ exit code 2 (``console.report_input_error``). Its modules:
 - ``run_check``: a single run's config and store checked before Hydra makes its directory;
 - ``sweeper``: ``hydra/sweeper=softmax_lab``: every job composed and validated first, the
   store and the sweep's parent run, resume;
+- ``optuna_sweeper``: ``hydra/sweeper=optuna``: an Optuna study (TPE, pruning) whose trials are
+  tracked, fused jobs, judged after every epoch; its database beside the store, resume, several
+  processes on one study, the study recorded on its parent run;
 - ``search_space``: the search space of ``hydra/sweeper=optuna``: ``hydra.sweeper.params`` and
   the command line's sweep overrides as Optuna distributions, and each trial back as overrides;
 - ``compose``: composing a sweep's jobs once per family instead of once per job;
@@ -28,7 +31,7 @@ exit code 2 (``console.report_input_error``). Its modules:
   subcommands (``server``: a team store; ``push``: runs copied into one).
 
 May import: every layer below it, Hydra and OmegaConf (the only layer that does), argparse,
-and Ray (``ray_launcher``, when a sweep uses it).
+and Ray (``ray_launcher``, when a sweep uses it), Optuna (``optuna_sweeper``, ``search_space``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ This package is the only place that imports mlflow. It talks to stores through `
   training, validation, test; the dataset fingerprint as digest, no pass over the arrays);
 - ``run_writes``: writes to any run by id (a sweep's parent run, tags after the fact, closing
   the runs a dead sweep left RUNNING);
+- ``study_storage``: where an Optuna study keeps its trials, beside the MLflow store (a SQLite
+  file, or the team store's PostgreSQL), and the lock its processes ask for trials under;
 - ``sweep_lock``: a sweep's lock in its store (``acquire_sweep_lock``), so one process at a
   time runs a sweep;
 - ``provenance``: ``environment_tags``, the version, git commit and BLAS a run ran with;
@@ -28,7 +30,7 @@ This package is the only place that imports mlflow. It talks to stores through `
   from one's own SQLite store into the team store.
 
 May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas,
-MLflow and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or
+MLflow, Optuna's storage and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or
 ``pictures``.
 Import each name from its module, e.g. ``from softmax_lab.tracking.store import prepare_store``.
 
