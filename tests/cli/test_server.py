@@ -312,3 +312,40 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_search_keeps_its_study_in_the_team_stores_postgresql(
+    team: TeamStore, tmp_path: Path, digits_dir: Path
+) -> None:
+    import optuna
+
+    url_file = team.root / "study-storage.url"
+    assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+    storage = url_file.read_text().strip()
+    assert (
+        storage.startswith("postgresql+psycopg://optuna:") and f":{team.pg_port}/optuna" in storage
+    )
+    env = team.env()
+    work = tmp_path / "search"
+    work.mkdir()
+    search = [
+        *_overrides(work, digits_dir, "team-search"),
+        "hydra/sweeper=optuna",
+        "dataset.val_size=200",
+        "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.study_name=team-study",
+        "optim.lr=tag(log,interval(0.01,1.0))",
+        "optim.epochs=int(interval(2,4))",
+    ]
+    # without a study database the search names the key and makes nothing
+    refused = cli("train", "-m", *search, cwd=work, env=env, check=False)
+    assert refused.returncode == 2 and "hydra.sweeper.storage" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    out = cli("train", "-m", *search, f"hydra.sweeper.storage={storage}", cwd=work, env=env)
+    assert "4 trials" in out.stdout
+    study = optuna.load_study(study_name="team-study", storage=storage)
+    assert len(study.trials) == 4
+    runs = _runs(team, "team-search")
+    assert sorted(t.user_attrs["sl.run_id"] for t in study.trials) == sorted(runs)
+    assert "***" in out.stdout and storage.split("@")[0] not in out.stdout  # password redacted

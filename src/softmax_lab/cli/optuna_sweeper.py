@@ -341,7 +341,7 @@ class OptunaSweeper(SoftmaxLabSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config).encode())
         self._announce(study, space)
-        status, reason, failed = "KILLED", None, []
+        status, reason, failed, closed = "KILLED", None, [], True
         progress = SweepProgress(self.n_trials)
         state.current[:] = [
             state.SweepState(study.sweep_id, self.n_trials, progress, study.experiment_ids)
@@ -356,13 +356,16 @@ class OptunaSweeper(SoftmaxLabSweeper):
             progress.close()
             state.current.clear()
             state.judges.clear()
-            if status != "FINISHED" or not self._others_running(study):
+            # the last process of a study records it and closes its parent run
+            if not self._others_running(study):
                 self._record_study(study, space, sweep_dir / "report")
-                finish_parent(
+                closed = finish_parent(
                     study.uri, study.experiment, study.sweep_id, study.parent, status, reason
                 )
+            else:
+                print(f"study {study.study.study_name}: other processes still run its trials")
         self._summarise(study, failed, sweep_dir / "report", cfg)
-        state.last_exit_code[0] = 0
+        state.last_exit_code[0] = 0 if closed else 1
         return []
 
     def _open_study(self, arguments: list[str], space: SearchSpace, cfg: Config) -> _Study:

@@ -30,8 +30,8 @@ This package is the only place that imports mlflow. It talks to stores through `
   from one's own SQLite store into the team store.
 
 May import: ``softmax_lab.errors``, ``core`` (for ``EpochMetrics``), ``config``, NumPy, pandas,
-MLflow, Optuna's storage and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not ``fusion`` or
-``pictures``.
+MLflow, Optuna's storage and psycopg; nothing above it (``runs``, ``review``, ``cli``) and not
+``fusion`` or ``pictures``.
 Import each name from its module, e.g. ``from softmax_lab.tracking.store import prepare_store``.
 
 Names other modules code against:
