@@ -1,7 +1,8 @@
 """Benchmark: an Optuna search (TPE + median pruning) against the 27-job grid, on Fashion-MNIST
 with a validation split (issue 15).
 
-Run: ``python benchmarks/search.py [--seeds 5] [--trials 30] [--small]``. Needs Fashion-MNIST
+Run: ``python benchmarks/search.py [--seeds 5] [--trials 30] [--small] [--set OVERRIDE…]``
+(``--set``: more overrides for the search, e.g. another pruner). Needs Fashion-MNIST
 (``apt-get install dataset-fashion-mnist``): 50,000 training images, 10,000 held out for
 validation (``dataset.val_size=10000``), the test set unused.
 
@@ -98,6 +99,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--small", action="store_true", help="a 4-job grid, 6 trials: a check")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="OVERRIDE",
+        help="more overrides for the search, e.g. hydra/sweeper/pruner=hyperband",
+    )
     opts = parser.parse_args()
     from softmax_lab.data.sources import load_dataset
     from softmax_lab.errors import DatasetError
@@ -114,6 +122,7 @@ def main() -> None:
         "+experiment=search_lr_batch",
         f"hydra.sweeper.n_trials={trials}",
         "tracking.experiment=search",
+        *opts.set,
     ]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:

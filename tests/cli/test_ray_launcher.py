@@ -311,3 +311,37 @@ def test_a_ray_sweep_into_a_team_store_records_as_into_sqlite(
                 assert run.data.tags["sl.ray_task_id"] and run.data.tags["sl.ray_node"]
                 params = {f.path for f in client.list_artifacts(run.info.run_id, "params")}
                 assert params and params <= {"params/theta.npy", "params/W1.npy", "params/W2.npy"}
+
+
+def test_a_search_on_ray_closes_a_pruned_trial_at_once_without_parameters(
+    tmp_path: Path, digits_dir: Path, cluster: RayCluster
+) -> None:
+    out = _sweep(
+        tmp_path,
+        str(digits_dir),
+        "hydra/sweeper=optuna",
+        "dataset.val_size=200",
+        "hydra.sweeper.sampler.seed=3",
+        "hydra.sweeper.sampler.n_startup_trials=3",
+        "hydra.sweeper.n_trials=8",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "optim.batch_size=100",
+        "optim.lr=tag(log,interval(0.0001,1.0))",
+        "optim.epochs=int(interval(3,6))",
+        cluster=cluster,
+    ).stdout
+    assert "[ray] Ray task of" in out
+    frame = reading.runs_frame(f"sqlite:///{tmp_path / 'mlflow.db'}", "r")
+    assert len(frame) == 8 and set(frame["status"]) == {"FINISHED"}
+    pruned = frame[frame["tags.sl.pruned"] == "true"]
+    assert len(pruned) >= 1, frame[["tags.sl.trial_state", "params.optim.lr"]]
+    for _, run in pruned.iterrows():  # its epochs up to the verdict, and no θ
+        history = _history(tmp_path, run["run_id"], "val/error")
+        assert (
+            len(history) == int(run["tags.sl.stopped_at_epoch"]) < int(run["params.optim.epochs"])
+        )
+        assert run.get("tags.sl.sha256.theta") != run.get("tags.sl.sha256.theta")  # NaN: none
+        assert run["tags.sl.trial_state"] == "PRUNED"
+    complete = frame[frame["tags.sl.trial_state"] == "COMPLETE"]
+    assert complete["tags.sl.sha256.theta"].notna().all()
