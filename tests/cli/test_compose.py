@@ -136,3 +136,22 @@ def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         validate(_compose("optim.lr=-1", "optim.epochs=0"))
     assert "optim.lr" in str(info.value) and "optim.epochs" in str(info.value)
+
+
+@pytest.mark.parametrize("pruner", ["none", "median", "successive_halving", "hyperband"])
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_search_experiment_takes_any_sampler_and_pruner(sampler: str, pruner: str) -> None:
+    args = [
+        "+experiment=search_lr_batch",
+        f"hydra/sweeper/sampler={sampler}",
+        f"hydra/sweeper/pruner={pruner}",
+    ]
+    sweeper = compose(
+        config_name="config",
+        overrides=[*experiment_choices(args), *args],
+        return_hydra_config=True,
+    ).hydra.sweeper
+    assert sweeper.sampler._target_.lower().endswith(f"{sampler}sampler")
+    assert sweeper.pruner._target_.lower().endswith(pruner.replace("_", "") + "pruner") or (
+        pruner == "none" and sweeper.pruner._target_ == "optuna.pruners.NopPruner"
+    )
