@@ -32,8 +32,13 @@ SEARCH = (
 
 def _search(tmp: Path, digits_dir: Path, *extra: str, check: bool = True) -> Any:
     tmp.mkdir(exist_ok=True)
-    args = (*common_overrides(tmp, digits_dir), *SEARCH, *extra)
-    return cli("train", "-m", *args, cwd=tmp, check=check)
+    return cli(*_argv(tmp, digits_dir, *extra)[3:], cwd=tmp, check=check)
+
+
+def _argv(tmp: Path, digits_dir: Path, *extra: str) -> list[str]:
+    """The command line of a search, as a process to start."""
+    args = [*common_overrides(tmp, digits_dir), *SEARCH, *extra]
+    return [sys.executable, "-m", "softmax_lab", "train", "-m", *args]
 
 
 def _parent(uri: str) -> dict[str, Any]:
@@ -138,19 +143,14 @@ def test_pruning_stops_trials_early_and_compare_tells_them_apart(
 def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_ends(
     tmp_path: Path, digits_dir: Path
 ) -> None:
-    args = [
-        sys.executable,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
-        *common_overrides(tmp_path, digits_dir),
-        *SEARCH,
+    args = _argv(
+        tmp_path,
+        digits_dir,
         "hydra.sweeper.n_trials=6",
         "hydra.sweeper.n_jobs=2",
         "hydra/sweeper/pruner=none",
         "optim.epochs=int(interval(400,500))",  # a second or two: long enough to be stopped
-    ]
+    )
     proc = subprocess.Popen(
         args,
         cwd=tmp_path,
@@ -204,18 +204,13 @@ def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_end
 def test_two_processes_running_one_named_study_share_its_trials(
     tmp_path: Path, digits_dir: Path
 ) -> None:
-    args = [
-        sys.executable,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
-        *common_overrides(tmp_path, digits_dir),
-        *SEARCH,
+    args = _argv(
+        tmp_path,
+        digits_dir,
         "hydra.sweeper.n_trials=8",
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.study_name=shared",
-    ]
+    )
     procs = [
         subprocess.Popen(
             [*args, f"hydra.sweep.dir={tmp_path / f'multirun{i}'}"],

@@ -406,33 +406,35 @@ class OptunaSweeper(SoftmaxLabSweeper):
                 f"{study_storage.redact(url)} was made with direction "
                 f"{study.direction.name.lower()}"
             )
-        attrs = study.user_attrs
-        parent, sweep_id = attrs.get("sl.parent_run_id"), attrs.get("sl.sweep_id")
-        if parent is None or sweep_id is None:
-            sweep_id = uuid.uuid4().hex[:8]
-            parent = run_writes.start_sweep_run(
-                uri,
-                experiment_id,
-                sweep_id=sweep_id,
-                run_name=f"study {name.rsplit('/', 1)[-1]}: {' '.join(arguments)}"[:250],
-                tags={
-                    "sl.overrides": " ".join(arguments),
-                    "sl.sweep_signature": signature,
-                    "sl.search": "optuna",
-                    "sl.study_name": name,
-                    "sl.study_storage": study_storage.redact(url),
-                    "sl.objective": self.objective,
-                    "sl.direction": self.direction,
-                    "sl.n_trials": str(self.n_trials),
-                    **{f"search.{line.split(':', 1)[0]}": line for line in describe(space)},
-                    **provenance.environment_tags(),
-                },
-            )
-            study.set_user_attr("sl.parent_run_id", parent)
-            study.set_user_attr("sl.sweep_id", sweep_id)
-        else:
-            resumed = True
-            run_writes.reopen_run(uri, parent)
+        # one parent run per study: processes starting it at once take turns here
+        with study_storage.asking(storage, url, name):
+            attrs = study.user_attrs
+            parent, sweep_id = attrs.get("sl.parent_run_id"), attrs.get("sl.sweep_id")
+            if parent is None or sweep_id is None:
+                sweep_id = uuid.uuid4().hex[:8]
+                parent = run_writes.start_sweep_run(
+                    uri,
+                    experiment_id,
+                    sweep_id=sweep_id,
+                    run_name=f"study {name.rsplit('/', 1)[-1]}: {' '.join(arguments)}"[:250],
+                    tags={
+                        "sl.overrides": " ".join(arguments),
+                        "sl.sweep_signature": signature,
+                        "sl.search": "optuna",
+                        "sl.study_name": name,
+                        "sl.study_storage": study_storage.redact(url),
+                        "sl.objective": self.objective,
+                        "sl.direction": self.direction,
+                        "sl.n_trials": str(self.n_trials),
+                        **{f"search.{line.split(':', 1)[0]}": line for line in describe(space)},
+                        **provenance.environment_tags(),
+                    },
+                )
+                study.set_user_attr("sl.parent_run_id", parent)
+                study.set_user_attr("sl.sweep_id", sweep_id)
+            else:
+                resumed = True
+                run_writes.reopen_run(uri, parent)
         return _Study(
             study,
             storage,
