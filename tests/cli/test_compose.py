@@ -155,3 +155,20 @@ def test_a_search_experiment_takes_any_sampler_and_pruner(sampler: str, pruner: 
     assert sweeper.pruner._target_.lower().endswith(pruner.replace("_", "") + "pruner") or (
         pruner == "none" and sweeper.pruner._target_ == "optuna.pruners.NopPruner"
     )
+
+
+def test_an_experiment_may_choose_the_searchs_sampler_and_pruner(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "# @package _global_\n# Question: does hyperband help?\ndefaults:\n"
+        "  - override /hydra/sweeper: optuna\n"
+        "  - override /hydra/sweeper/sampler: random\n"
+        "  - override /hydra/sweeper/pruner: hyperband\n"
+    )
+    assert experiment_choices(["+experiment=mine"], str(tmp_path)) == [
+        "hydra/sweeper=optuna",
+        "hydra/sweeper/sampler=random",
+        "hydra/sweeper/pruner=hyperband",
+    ]
+    chosen = ["+experiment=mine", "hydra/sweeper/pruner=none"]  # the command line wins
+    assert experiment_choices(chosen, str(tmp_path))[-1] == "hydra/sweeper/sampler=random"
+    assert "hydra/sweeper/pruner=hyperband" not in experiment_choices(chosen, str(tmp_path))

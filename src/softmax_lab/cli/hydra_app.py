@@ -157,11 +157,17 @@ class ExperimentsSearchPath(SearchPathPlugin):
             )
 
 
-# Hydra groups conf/config.yaml overrides itself and an experiment may switch. Hydra keeps the
-# first override of a group it meets, which is the primary config's: an experiment's own
-# ``override /hydra/sweeper: optuna`` would be ignored (and its sweeper keys refused), so
-# ``run_train`` passes it on as a command-line choice (``experiment_choices``).
-EXPERIMENT_SWITCHES = ("hydra/sweeper", "hydra/launcher")
+# Hydra groups an experiment may switch that Hydra would not let it. Hydra keeps the first
+# override of a group it meets, which for these is conf/config.yaml's own: an experiment's
+# ``override /hydra/sweeper: optuna`` would be ignored (and its sweeper keys refused); and the
+# Optuna sweeper's sampler and pruner are not in the defaults list yet when the experiment's
+# is read. So ``run_train`` passes them on as command-line choices (``experiment_choices``).
+EXPERIMENT_SWITCHES = (
+    "hydra/sweeper",
+    "hydra/launcher",
+    "hydra/sweeper/sampler",
+    "hydra/sweeper/pruner",
+)
 
 
 def experiment_choices(argv: list[str], experiments: str | None = None) -> list[str]:
