@@ -378,8 +378,8 @@ class OptunaSweeper(SoftmaxLabSweeper):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI prints what happens
 
         uri = store.resolve_uri(cfg.tracking.uri)
+        url = study_storage.study_storage_url(uri, self.storage)  # before anything is made
         experiment_id = store.prepare_store(uri, cfg.tracking.experiment)
-        url = study_storage.study_storage_url(uri, self.storage)
         storage = study_storage.open_study_storage(url)
         signature = sweep_signature(arguments)
         name, resumed = self.study_name, False
