@@ -64,8 +64,13 @@ def test_every_experiment_composes_and_validates(name: str) -> None:
 
 
 def test_an_experiment_that_switches_the_sweeper_gets_it_unless_the_command_line_chooses() -> None:
-    assert experiment_choices(["+experiment=search_lr_batch"]) == ["hydra/sweeper=optuna"]
-    assert experiment_choices(["+experiment=search_lr_batch", "hydra/sweeper=softmax_lab"]) == []
+    assert experiment_choices(["+experiment=search_lr_batch"]) == [
+        "hydra/sweeper=optuna",
+        "hydra/sweeper/sampler=tpe",
+        "hydra/sweeper/pruner=successive_halving",
+    ]
+    own = ["+experiment=search_lr_batch", "hydra/sweeper=softmax_lab"]
+    assert experiment_choices(own) == []  # the user's sweeper: the experiment's sampler goes too
     assert experiment_choices(["+experiment=lr_batch_grid"]) == []
     assert experiment_choices(["+experiment=nothing_by_this_name"]) == []
     sweeper = compose(
@@ -75,6 +80,7 @@ def test_an_experiment_that_switches_the_sweeper_gets_it_unless_the_command_line
     ).hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.softmax_lab.OptunaSweeper"
     assert sweeper.objective == "val/error" and "model.hidden_dim" in sweeper.params
+    assert sweeper.pruner._target_ == "optuna.pruners.SuccessiveHalvingPruner"
 
 
 def test_experiment_files_start_with_package_global_and_say_their_question() -> None:
@@ -139,22 +145,26 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 @pytest.mark.parametrize("pruner", ["none", "median", "successive_halving", "hyperband"])
-@pytest.mark.parametrize("sampler", ["tpe", "random"])
-def test_a_search_experiment_takes_any_sampler_and_pruner(sampler: str, pruner: str) -> None:
-    args = [
-        "+experiment=search_lr_batch",
-        f"hydra/sweeper/sampler={sampler}",
-        f"hydra/sweeper/pruner={pruner}",
-    ]
+def test_a_search_experiment_takes_any_pruner_from_the_command_line(pruner: str) -> None:
+    args = ["+experiment=search_lr_batch", f"hydra/sweeper/pruner={pruner}"]
     sweeper = compose(
         config_name="config",
         overrides=[*experiment_choices(args), *args],
         return_hydra_config=True,
     ).hydra.sweeper
-    assert sweeper.sampler._target_.lower().endswith(f"{sampler}sampler")
-    assert sweeper.pruner._target_.lower().endswith(pruner.replace("_", "") + "pruner") or (
-        pruner == "none" and sweeper.pruner._target_ == "optuna.pruners.NopPruner"
+    target = sweeper.pruner._target_.lower()
+    assert target.endswith(pruner.replace("_", "") + "pruner") or (
+        pruner == "none" and target == "optuna.pruners.noppruner"
     )
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_the_optuna_sweeper_takes_either_sampler(sampler: str) -> None:
+    args = ["hydra/sweeper=optuna", f"hydra/sweeper/sampler={sampler}"]
+    sweeper = compose(config_name="config", overrides=args, return_hydra_config=True).hydra.sweeper
+    assert sweeper.sampler._target_.lower().endswith(f"{sampler}sampler")
+    assert sweeper.pruner._target_ == "optuna.pruners.MedianPruner"  # the default
 
 
 def test_an_experiment_may_choose_the_searchs_sampler_and_pruner(tmp_path: Path) -> None:

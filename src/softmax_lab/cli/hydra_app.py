@@ -196,7 +196,8 @@ def experiment_choices(argv: list[str], experiments: str | None = None) -> list[
         for key, option in entry.items() if isinstance(entry, dict) else ():
             group = str(key).removeprefix("override").strip().lstrip("/")
             overridden = str(key).startswith("override") and group in EXPERIMENT_SWITCHES
-            if overridden and group not in chosen:
+            # the command line's own choice of the group, or of the sweeper it belongs to, wins
+            if overridden and not any(group == c or group.startswith(c + "/") for c in chosen):
                 choices.append(f"{group}={option}")
     return choices
 
