@@ -441,3 +441,29 @@ def test_rejects_a_trial_number_given_twice(tmp_path: Path) -> None:
 def test_rejects_log_params_that_are_not_params(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"log_params \['lrr'\] are not parameters of any trial"):
         draw(tmp_path, [trial(0, 0.1, lr=0.1)], log_params=["lrr"])
+
+
+def test_parameter_axis_of_a_numeric_choice_spaces_its_values_evenly() -> None:
+    axis = study.parameter_axis("optim.batch_size", [20, 500, 50, 20], categorical=True)
+    assert axis.labels == ["20", "50", "500"]
+    assert axis.at.tolist() == pytest.approx([1 / 6, 5 / 6, 3 / 6, 1 / 6])
+    numeric = study.parameter_axis("optim.batch_size", [20, 500, 50, 20])
+    assert numeric.labels != axis.labels  # without it: a linear axis over 20..500
+
+
+def test_parallel_coordinates_takes_categorical_params(tmp_path: Path) -> None:
+    trials = [
+        TrialPoint(number=i, state="COMPLETE", value=0.1 + i / 100, params={"B": b}, epochs=3)
+        for i, b in enumerate((20, 50, 500))
+    ]
+    plain = study.plot_parallel_coordinates(
+        trials, tmp_path / "plain.png", objective="val/error", direction="minimize"
+    )
+    spaced = study.plot_parallel_coordinates(
+        trials,
+        tmp_path / "spaced.png",
+        objective="val/error",
+        direction="minimize",
+        categorical_params=["B"],
+    )
+    assert plain.read_bytes() != spaced.read_bytes()

@@ -707,7 +707,11 @@ class OptunaSweeper(SoftmaxLabSweeper):
         )
 
     def _record_pictures(self, study: _Study, space: SearchSpace, report_dir: Path) -> None:
-        from optuna.distributions import FloatDistribution, IntDistribution
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
         from optuna.trial import TrialState
 
         from softmax_lab.pictures.study import TrialPoint, draw_study_pictures
@@ -746,6 +750,9 @@ class OptunaSweeper(SoftmaxLabSweeper):
             direction=self.direction,
             importances=_importances(study.study),
             log_params=log_params,
+            categorical_params=[
+                k for k, d in space.distributions.items() if isinstance(d, CategoricalDistribution)
+            ],
         )
         run_writes.log_files(study.uri, study.parent, paths, "study")
         names = ", ".join(p.name for p in paths)

@@ -148,6 +148,7 @@ def draw_study_pictures(
     direction: str,
     importances: Mapping[str, float] | None,
     log_params: Collection[str] = (),
+    categorical_params: Collection[str] = (),
 ) -> list[Path]:
     """Draw a study's optimisation history, parallel coordinates and parameter importances.
 
@@ -168,6 +169,9 @@ def draw_study_pictures(
         three pictures.
     log_params : collection of str
         Parameters searched on a log scale, whose axes are drawn in log10.
+    categorical_params : collection of str
+        Parameters searched as a choice, whose axes show their values as evenly spaced ticks
+        even when they are numbers (a batch size of 20, 50, 100, 200 or 500).
 
     Returns
     -------
@@ -186,6 +190,7 @@ def draw_study_pictures(
         direction=direction,
         importances=importances,
         log_params=log_params,
+        categorical_params=categorical_params,
     )
     value, state = _objective(trials), _states(trials)
     complete = int(np.count_nonzero((state == "COMPLETE") & np.isfinite(value)))
@@ -388,14 +393,16 @@ def _number(v: object) -> float | None:
     return None
 
 
-def parameter_axis(name: str, values: Sequence[Param], *, log: bool = False) -> Axis:
+def parameter_axis(
+    name: str, values: Sequence[Param], *, log: bool = False, categorical: bool = False
+) -> Axis:
     """The axis of one parameter (or the objective) over some trials.
 
     Values that are NaN or ±inf count as missing (NaN in ``at``): pass NaN for a trial that
     lacks the parameter. When every other value is a number (not a bool) the axis is numeric:
     linear, or log10 with ``log``, over the values' range with 5 % margins (±5 % around a
-    single value). Otherwise it is categorical: its values as evenly spaced ticks, numbers first
-    by value, then bools and strings by their text, None last.
+    single value). Otherwise, or with ``categorical``, it is categorical: its values as evenly
+    spaced ticks, numbers first by value, then bools and strings by their text, None last.
 
     Raises
     ------
@@ -403,7 +410,7 @@ def parameter_axis(name: str, values: Sequence[Param], *, log: bool = False) -> 
         When ``log`` is asked for an axis that is not numeric, or for a value that is not > 0.
     """
     number = [_number(v) for v in values]  # None: not a number
-    if all(n is not None for n in number):
+    if not categorical and all(n is not None for n in number):
         x = np.array(number, dtype=np.float64)  # (T,)
         x[~np.isfinite(x)] = np.nan
         whole = all(isinstance(v, int | np.integer) for v in values)
@@ -475,13 +482,15 @@ def plot_parallel_coordinates(
     direction: str,
     importances: Mapping[str, float] | None = None,
     log_params: Collection[str] = (),
+    categorical_params: Collection[str] = (),
 ) -> Path:
     """One vertical axis per searched parameter and one for the objective, and a line per
     trial through its values, coloured by its objective.
 
     The parameters come in the order the trials first name them, or by decreasing importance
     when ``importances`` gives any (those without one last). Numeric parameters are scaled
-    linearly, or in log10 for ``log_params``; others are categorical (``parameter_axis``).
+    linearly, or in log10 for ``log_params``; others, and ``categorical_params``, are
+    categorical (``parameter_axis``).
     When a trial was pruned, an axis of the epochs each trial trained comes before the
     objective's. Complete trials are coloured by viridis, darkest the best (lowest for
     ``"minimize"``), best on top and the best of all thicker; pruned trials fainter, beneath;
@@ -509,7 +518,12 @@ def plot_parallel_coordinates(
     kept = [t for t, d in zip(ordered, drawn, strict=True) if d]
     pruned = state[drawn] == "PRUNED"  # (N,)
     axes = [
-        parameter_axis(p, [t.params.get(p, np.nan) for t in kept], log=p in log_params)
+        parameter_axis(
+            p,
+            [t.params.get(p, np.nan) for t in kept],
+            log=p in log_params,
+            categorical=p in categorical_params,
+        )
         for p in names
     ]
     if pruned.any():
