@@ -45,7 +45,7 @@ def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
         "tracking.experiment=r",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
         f"optim.lr={','.join(LRS)}",
-        "optim.epochs=150",
+        "optim.epochs=250",  # a job long enough (about a second) to be caught under load
         *extra,
     ]
 
@@ -184,12 +184,12 @@ def test_killed_sweep_resumes_to_every_job_finished_once(
     try:
         running = _wait_mid_job(uri, proc)
         proc.send_signal(sig)
-        proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()  # reap it and close its pipes
-    assert proc.returncode != 0
+    assert proc.returncode != 0, f"the sweep was not interrupted:\n{out}\n{err}"
     assert _active_locks(uri) == [], "the interrupted sweep released its lock"
     runs = reading.runs_frame(uri, "r", include_parents=True)
     assert "RUNNING" not in set(runs["status"]), runs[["run_name", "status"]]

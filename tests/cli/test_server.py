@@ -344,8 +344,12 @@ def test_a_search_keeps_its_study_in_the_team_stores_postgresql(
     assert refused.stderr.count("\n") == 1
     out = cli("train", "-m", *search, f"hydra.sweeper.storage={storage}", cwd=work, env=env)
     assert "4 trials" in out.stdout
-    study = optuna.load_study(study_name="team-study", storage=storage)
-    assert len(study.trials) == 4
-    runs = _runs(team, "team-search")
-    assert sorted(t.user_attrs["sl.run_id"] for t in study.trials) == sorted(runs)
+    rdb = optuna.storages.RDBStorage(storage)
+    try:
+        study = optuna.load_study(study_name="team-study", storage=rdb)
+        assert len(study.trials) == 4
+        runs = _runs(team, "team-search")
+        assert sorted(t.user_attrs["sl.run_id"] for t in study.trials) == sorted(runs)
+    finally:  # its pooled connections, closed now: not when the garbage collector finds them
+        rdb.engine.dispose()
     assert "***" in out.stdout and storage.split("@")[0] not in out.stdout  # password redacted
