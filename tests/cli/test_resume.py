@@ -53,8 +53,16 @@ def _sweep_args(tmp_path: Path, digits_dir: Path, *extra: str) -> list[str]:
 BASIC = "hydra/launcher=basic"  # jobs one after another, so one can be caught mid-way
 
 
+def _heed_ctrl_c() -> None:
+    """In the child before it runs Python: Ctrl-C (SIGINT) at its default, as in a terminal.
+    A shell's background job inherits SIGINT ignored, and Python then never turns it into
+    KeyboardInterrupt: tests run under ``cmd &`` would see the sweep ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], tmp_path: Path, *, session: bool = False) -> subprocess.Popen[str]:
-    """The sweep process; with ``session``, in a process group of its own (as ``setsid``)."""
+    """The sweep process, Ctrl-C heeded; with ``session``, in a process group of its own (as
+    ``setsid``)."""
     return subprocess.Popen(
         args,
         cwd=tmp_path,
@@ -63,6 +71,7 @@ def _start(args: list[str], tmp_path: Path, *, session: bool = False) -> subproc
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=session,
+        preexec_fn=_heed_ctrl_c,
     )
 
 
