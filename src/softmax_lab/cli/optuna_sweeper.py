@@ -497,24 +497,29 @@ class OptunaSweeper(SoftmaxLabSweeper):
         from softmax_lab.tracking import reading, run_writes
         from softmax_lab.tracking.sweep_lock import Holder
 
+        dead = {}  # trial number → why its run is closed
         for t in study.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = Holder.from_tags(t.user_attrs.get(OWNER_ATTR, {}))
-            if owner is None or not owner.is_dead():
-                continue
-            reason = (
-                f"its sweep process ({owner.describe()}) died; trial {t.number} queued again by "
-                f"pid {Holder.this_process().pid}"
-            )
-            self._fail_interrupted(study, t.number, reason)
+            if owner is not None and owner.is_dead():
+                dead[t.number] = (
+                    f"its sweep process ({owner.describe()}) died; trial {t.number} queued "
+                    f"again by pid {Holder.this_process().pid}"
+                )
+        if not dead:
+            return
+        # the study's RUNNING runs, read once for all the dead trials: each by its job number
+        experiment_ids = sorted(set(study.experiment_ids.values()))
+        running = {
+            reading.run_tags(study.uri, run_id).get("sl.hydra_job_num"): run_id
             for run_id in reading.find_child_runs(
-                study.uri,
-                sorted(set(study.experiment_ids.values())),
-                study.parent,
-                status="RUNNING",
-            ):
-                if reading.run_tags(study.uri, run_id).get("sl.hydra_job_num") == str(t.number):
-                    run_writes.finish_run(study.uri, run_id, "KILLED", reason)
-            print(f"resume: trial {t.number} was left RUNNING by a dead process: {reason}")
+                study.uri, experiment_ids, study.parent, status="RUNNING"
+            )
+        }
+        for number, reason in dead.items():
+            self._fail_interrupted(study, number, reason)
+            if (run_id := running.get(str(number))) is not None:
+                run_writes.finish_run(study.uri, run_id, "KILLED", reason)
+            print(f"resume: trial {number} was left RUNNING by a dead process: {reason}")
 
     @staticmethod
     def _fail_interrupted(study: _Study, number: int, reason: str) -> None:
