@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -47,3 +48,8 @@ def report(times: dict[str, list[float]], baseline: str) -> None:
             f"  {name:<34} median {med * 1e3:8.1f} ms  (min {min(ts) * 1e3:.1f}, "
             f"max {max(ts) * 1e3:.1f})  ratio {med / base:.2f}x"
         )
+
+
+def train_argv(*overrides: str, python: str = sys.executable) -> list[str]:
+    """``softmax-lab train -m OVERRIDES…`` as a process's argv, run by ``python``."""
+    return [python, "-m", "softmax_lab", "train", "-m", *overrides]

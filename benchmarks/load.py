@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import train_argv
+
 METRICS = ("train/loss", "train/error", "test/loss", "test/error")
 
 
@@ -53,19 +55,14 @@ def free_port() -> int:
 
 def sweep_argv(work: Path, uri: str, index: int, jobs: int, epochs: int) -> list[str]:
     lrs = ",".join(f"{0.01 * (j + 1):.2f}" for j in range(jobs))
-    return [
-        sys.executable,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
+    return train_argv(
         f"tracking.uri={uri}",
         f"tracking.experiment=load-{index}",
         f"hydra.sweep.dir={work / f'sweep-{index}'}",
         "hydra/launcher=basic",
         f"optim.epochs={epochs}",
         f"optim.lr={lrs}",
-    ]
+    )
 
 
 def start(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import train_argv
 
 GRID = ("optim.lr=0.05,0.1,0.2", "optim.batch_size=50,100,200", "optim.epochs=3,5,10")
 SMALL_GRID = ("optim.lr=0.05,0.2", "optim.batch_size=100", "optim.epochs=1,2")
@@ -43,16 +44,7 @@ def _run(args: list[str], work: Path, name: str) -> tuple[str, float]:
     """One ``softmax-lab train -m`` process with a store of its own: (its URI, wall time)."""
     uri = f"sqlite:///{work / name / 'mlflow.db'}"
     (work / name).mkdir(parents=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
-        *args,
-        f"tracking.uri={uri}",
-        f"hydra.sweep.dir={work / name / 'multirun'}",
-    ]
+    cmd = train_argv(*args, f"tracking.uri={uri}", f"hydra.sweep.dir={work / name / 'multirun'}")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work / name, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0

@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import train_argv
+
 GRID = ("optim.lr=0.05,0.1,0.2", "optim.batch_size=50,100,200", "optim.epochs=3,5,10")
 SMALL = ("optim.lr=0.05,0.2", "optim.batch_size=100", "optim.epochs=1,2")
 VARIANTS = ("fused", "fused-seq", "basic", "ray")
@@ -158,18 +160,14 @@ def _run(
     """One sweep as a child process of ``python``; its wall time, phases, marks and peak
     memory."""
     timings = work / f"{variant}-{rep}.json"
-    cmd = [
-        python,
-        "-m",
-        "softmax_lab",
-        "train",
-        "-m",
+    cmd = train_argv(
         *data_args,
         *grid,
         f"tracking.uri={uri}",
         f"tracking.experiment=bench-{variant}",
         f"hydra.sweep.dir={work / variant / str(rep)}",
-    ]
+        python=python,
+    )
     if variant == "basic":
         cmd.append("hydra/launcher=basic")
     elif variant == "fused-seq":
