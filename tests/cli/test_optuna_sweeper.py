@@ -139,12 +139,11 @@ def test_pruning_stops_trials_early_and_compare_tells_them_apart(
     assert out.rstrip().endswith("reproduced exactly"), out
 
 
-@pytest.mark.slow
-def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_ends(
-    tmp_path: Path, digits_dir: Path
-) -> None:
+def _interrupt_mid_batch(tmp: Path, digits_dir: Path, sig: signal.Signals) -> list[str]:
+    """Start a 6-trial study whose trials train a second or two, send ``sig`` to its process
+    group once its second batch is training, and wait for it; return its command line."""
     args = _argv(
-        tmp_path,
+        tmp,
         digits_dir,
         "hydra.sweeper.n_trials=6",
         "hydra.sweeper.n_jobs=2",
@@ -153,7 +152,7 @@ def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_end
     )
     proc = subprocess.Popen(
         args,
-        cwd=tmp_path,
+        cwd=tmp,
         env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -167,8 +166,16 @@ def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_end
         if finished >= 2 and line.startswith(("[job ", "[fused group")):
             time.sleep(0.5)  # its runs are open and training
             break
-    os.killpg(proc.pid, signal.SIGTERM)
+    os.killpg(proc.pid, sig)
     proc.communicate(timeout=120)
+    return args
+
+
+@pytest.mark.slow
+def test_a_study_resumed_after_sigterm_runs_the_interrupted_trials_again_and_ends(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    args = _interrupt_mid_batch(tmp_path, digits_dir, signal.SIGTERM)
     uri = store_uri(tmp_path)
     study = _study(tmp_path, uri)
     states = [t.state.name for t in study.get_trials()]
@@ -277,3 +284,35 @@ def test_a_diverging_trial_fails_and_the_study_goes_on(tmp_path: Path, digits_di
     assert states.get(100000.0) == "FAIL" and states.get(0.1) == "COMPLETE", states
     assert len(study.get_trials()) == 4
     assert "trial" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_study_resumed_after_sigkill_fails_the_dead_trials_and_runs_them_again(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    args = _interrupt_mid_batch(tmp_path, digits_dir, signal.SIGKILL)
+    uri = store_uri(tmp_path)
+    study = _study(tmp_path, uri)
+    left = [t for t in study.get_trials() if t.state.name == "RUNNING"]
+    assert left, "SIGKILL leaves the batch's trials RUNNING"
+    running = reading.runs_frame(uri, "t")
+    running = running[running["status"] == "RUNNING"]
+    assert 1 <= len(running) <= len(left)
+
+    out = cli(*args[3:], "resume=true", cwd=tmp_path).stdout
+    for t in left:
+        assert f"resume: trial {t.number} was left RUNNING by a dead process" in out
+    study = _study(tmp_path, uri)
+    dead = {t.number: t for t in study.get_trials() if t.user_attrs.get("sl.interrupted")}
+    assert sorted(dead) == sorted(t.number for t in left)
+    assert all(t.state.name == "FAIL" for t in dead.values())
+    counted = [t for t in study.get_trials() if t.number not in dead]
+    assert len(counted) == 6 and {t.state.name for t in counted} == {"COMPLETE"}
+    retried = {t.user_attrs["sl.retry_of"]: t for t in counted if "sl.retry_of" in t.user_attrs}
+    assert sorted(retried) == sorted(dead)
+    assert all(retried[n].params == dead[n].params for n in dead)
+    jobs = reading.runs_frame(uri, "t")
+    killed = jobs[jobs["run_id"].isin(set(running["run_id"]))]
+    assert set(killed["status"]) == {"KILLED"}  # closed by the resume, naming the dead process
+    assert all("died" in r for r in killed["tags.sl.failure_reason"])
+    assert "RUNNING" not in set(jobs["status"]) and _parent(uri)["status"] == "FINISHED"
